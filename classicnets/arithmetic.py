@@ -1,0 +1,382 @@
+"""Shape, parameter, MAC and receptive-field arithmetic — plain Python.
+
+The rules are PyTorch's (``torch.nn.Conv2d``, ``MaxPool2d``, ``AvgPool2d``),
+checked against PyTorch's own ops by property tests in
+``tests/test_arithmetic_properties.py``:
+
+* convolution: ``out = floor((n + 2p − d(k−1) − 1) / s) + 1``, ``p`` per side;
+* pooling: the same, or with ``ceil`` in ``ceil_mode`` — but then the last
+  window must start inside the input or its left padding; padding may be at
+  most half the kernel.
+
+MACs (multiply–accumulates) count the weight multiplications of
+convolutions and linear layers (plus LeNet-5's one multiply per subsampled
+unit and one square per RBF input): no bias additions, no max/avg pooling, no
+activations — the convention of the AlexNet literature and of torchinfo
+without its bias terms. "Connections" is LeCun et al.'s count (weights *and* bias per
+output unit, shared or not), the number the 1998 paper quotes per layer.
+
+Impossible settings raise :class:`ArchitectureError`, whose message names the
+layer, the numbers and a fix.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .layers import (
+    Act, AdaptivePool, BatchNorm, Conv, Dropout, Flatten, Layer, Linear, LRN, NetSpec, Pool,
+    RBF, pair,
+)
+
+Shape = Tuple[int, ...]
+
+
+class ArchitectureError(ValueError):
+    """A layer cannot work with the input it is given. ``layer`` names it."""
+
+    def __init__(self, layer: str, message: str) -> None:
+        super().__init__(f"{layer}: {message}")
+        self.layer = layer
+
+
+# --------------------------------------------------------------------------- one dimension
+
+def _check_positive(layer: str, **values: int) -> None:
+    for what, v in values.items():
+        if v < 1:
+            raise ArchitectureError(layer, f"{what} must be at least 1, got {v}: use a positive {what}")
+
+
+def conv_output_size(
+    size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1, *, layer: str = "conv"
+) -> int:
+    """Output length of a convolution along one axis (PyTorch's rule)."""
+    _check_positive(layer, input=size, kernel=kernel, stride=stride, dilation=dilation)
+    if padding < 0:
+        raise ArchitectureError(layer, f"padding must be 0 or more, got {padding}: use padding ≥ 0")
+    span = dilation * (kernel - 1) + 1
+    padded = size + 2 * padding
+    if span > padded:
+        what = f"kernel {kernel}" if dilation == 1 else f"dilated kernel {span} ({dilation}×({kernel}−1)+1)"
+        raise ArchitectureError(
+            layer,
+            f"{what} is larger than its padded input {padded} ({size} + 2×{padding}): "
+            f"lower the kernel or add padding",
+        )
+    return (padded - span) // stride + 1
+
+
+def pool_output_size(
+    size: int,
+    kernel: int,
+    stride: Optional[int] = None,
+    padding: int = 0,
+    dilation: int = 1,
+    ceil_mode: bool = False,
+    *,
+    layer: str = "pool",
+) -> int:
+    """Output length of max/avg pooling along one axis (PyTorch's rule)."""
+    stride = kernel if stride is None else stride
+    _check_positive(layer, input=size, kernel=kernel, stride=stride, dilation=dilation)
+    if padding < 0:
+        raise ArchitectureError(layer, f"padding must be 0 or more, got {padding}: use padding ≥ 0")
+    if padding > kernel // 2:
+        raise ArchitectureError(
+            layer,
+            f"padding {padding} is more than half the kernel {kernel}: "
+            f"use padding ≤ {kernel // 2} or a larger kernel",
+        )
+    span = dilation * (kernel - 1) + 1
+    padded = size + 2 * padding
+    if ceil_mode:
+        out = -((span - padded) // stride) + 1  # ceil((padded - span) / stride) + 1
+        if (out - 1) * stride >= size + padding:  # last window must start inside
+            out -= 1
+    else:
+        out = (padded - span) // stride + 1
+    if out < 1:
+        what = f"kernel {kernel}" if dilation == 1 else f"dilated kernel {span}"
+        raise ArchitectureError(
+            layer,
+            f"{what} is larger than its padded input {padded} ({size} + 2×{padding}): "
+            f"lower the kernel or add padding",
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- rows
+
+@dataclass(frozen=True)
+class Row:
+    """One layer of a traced network."""
+
+    name: str
+    kind: str
+    detail: str
+    in_shape: Shape
+    out_shape: Shape
+    params: int
+    macs: int
+    connections: int
+    rf: Optional[Tuple[int, int]]  # receptive field (h, w) in input pixels
+    jump: Optional[Tuple[int, int]]  # distance in input pixels between neighbouring outputs
+
+    def as_dict(self) -> Dict[str, object]:
+        return {
+            "layer": self.name, "kind": self.kind, "detail": self.detail,
+            "output": _fmt_shape(self.out_shape), "params": self.params, "macs": self.macs,
+            "connections": self.connections,
+            "rf": None if self.rf is None else _fmt_hw(self.rf),
+            "jump": None if self.jump is None else _fmt_hw(self.jump),
+        }
+
+
+def _fmt_shape(shape: Shape) -> str:
+    return "×".join(str(s) for s in shape)
+
+
+def _fmt_hw(hw: Tuple[int, int]) -> str:
+    return str(hw[0]) if hw[0] == hw[1] else f"{hw[0]}×{hw[1]}"
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A network traced at one input shape: a row per layer, plus totals."""
+
+    spec: NetSpec
+    rows: Tuple[Row, ...]
+
+    @property
+    def input_shape(self) -> Shape:
+        return self.spec.input_shape
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.rows[-1].out_shape if self.rows else self.spec.input_shape
+
+    @property
+    def total_params(self) -> int:
+        return sum(r.params for r in self.rows)
+
+    @property
+    def total_macs(self) -> int:
+        return sum(r.macs for r in self.rows)
+
+    @property
+    def total_connections(self) -> int:
+        return sum(r.connections for r in self.rows)
+
+    def row(self, name: str) -> Row:
+        for r in self.rows:
+            if r.name == name:
+                return r
+        raise KeyError(f"no layer {name!r} in {self.spec.title}")
+
+    def flatten_size(self) -> int:
+        """Features entering the classifier (what a hard-coded fc1 guesses)."""
+        n = len(self.spec.features)
+        return math.prod(self.rows[n - 1].out_shape) if n else math.prod(self.spec.input_shape)
+
+    def as_dicts(self, kinds: Optional[Sequence[str]] = None) -> List[Dict[str, object]]:
+        return [r.as_dict() for r in self.rows if kinds is None or r.kind in kinds]
+
+    def table(self, kinds: Optional[Sequence[str]] = ("conv", "pool", "adaptive_pool", "linear", "rbf")) -> str:
+        """A Markdown table (the chapters display it with IPython's Markdown)."""
+        head = ["layer", "kind", "detail", "output", "params", "MACs", "receptive field", "jump"]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines.append(f"| input | | | {_fmt_shape(self.input_shape)} | | | 1 | 1 |")
+        for r in self.rows:
+            if kinds is not None and r.kind not in kinds:
+                continue
+            rf = "" if r.rf is None else _fmt_hw(r.rf)
+            jump = "" if r.jump is None else _fmt_hw(r.jump)
+            lines.append(
+                f"| {r.name} | {r.kind} | {r.detail} | {_fmt_shape(r.out_shape)} | {r.params:,} | "
+                f"{r.macs:,} | {rf} | {jump} |"
+            )
+        lines.append(f"| **total** | | | | **{self.total_params:,}** | **{self.total_macs:,}** | | |")
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- tracing
+
+def _conv(layer: Conv, shape: Shape) -> Tuple[Shape, int, int, int, str, Tuple[int, int], Tuple[int, int]]:
+    c, h, w = shape
+    kh, kw = pair(layer.kernel)
+    sh, sw = pair(layer.stride)
+    dh, dw = pair(layer.dilation)
+    g = layer.groups
+    name = layer.name
+    _check_positive(name, out_channels=layer.out_channels, groups=g)
+    if layer.table is None and (c % g or layer.out_channels % g):
+        raise ArchitectureError(
+            name,
+            f"groups={g} must divide both the input channels {c} and the output channels "
+            f"{layer.out_channels}: pick groups among the common divisors",
+        )
+    if isinstance(layer.padding, str):
+        if layer.padding == "valid":
+            ph = pw = 0
+            oh = conv_output_size(h, kh, sh, 0, dh, layer=name)
+            ow = conv_output_size(w, kw, sw, 0, dw, layer=name)
+        elif layer.padding == "same":
+            if (sh, sw) != (1, 1):
+                raise ArchitectureError(name, f"padding='same' needs stride 1, got stride {layer.stride}: "
+                                              "use stride 1 or a number for padding")
+            oh, ow = h, w
+        else:
+            raise ArchitectureError(name, f"padding {layer.padding!r} is not 'valid', 'same' or a number")
+    else:
+        ph, pw = pair(layer.padding)
+        oh = conv_output_size(h, kh, sh, ph, dh, layer=name)
+        ow = conv_output_size(w, kw, sw, pw, dw, layer=name)
+    out = (layer.out_channels, oh, ow)
+    positions = oh * ow
+    if layer.table is not None:
+        if len(layer.table) != layer.out_channels:
+            raise ArchitectureError(name, f"connection table has {len(layer.table)} rows for "
+                                          f"{layer.out_channels} output maps: give one row per map")
+        bad = [i for row in layer.table for i in row if not 0 <= i < c]
+        if bad:
+            raise ArchitectureError(name, f"connection table reads input map {bad[0]} but there are only "
+                                          f"{c} input maps (0…{c - 1})")
+        links = sum(len(row) for row in layer.table)
+    else:
+        links = layer.out_channels * (c // g)
+    weights = links * kh * kw
+    biases = layer.out_channels if layer.bias else 0
+    params = weights + biases
+    macs = positions * weights
+    connections = positions * params
+    if isinstance(layer.padding, str):
+        pad = f", pad {layer.padding}"
+    else:
+        pad = "" if pair(layer.padding) == (0, 0) else f", pad {_fmt_hw(pair(layer.padding))}"
+    dil = "" if (dh, dw) == (1, 1) else f", dilation {_fmt_hw((dh, dw))}"
+    grp = "" if g == 1 else f", groups {g}"
+    tab = "" if layer.table is None else f", partial ({links} of {layer.out_channels * c} map pairs)"
+    detail = f"{kh}×{kw}, stride {_fmt_hw((sh, sw))}{pad}{dil}{grp}{tab}"
+    span = ((kh - 1) * dh + 1, (kw - 1) * dw + 1)
+    return out, params, macs, connections, detail, span, (sh, sw)
+
+
+def _pool(layer: Pool, shape: Shape):
+    c, h, w = shape
+    kh, kw = pair(layer.kernel)
+    sh, sw = pair(layer.stride_or_kernel)
+    ph, pw = pair(layer.padding)
+    dh, dw = pair(layer.dilation)
+    if layer.op not in ("max", "avg", "subsample"):
+        raise ArchitectureError(layer.name, f"pooling op {layer.op!r} is not 'max', 'avg' or 'subsample'")
+    if layer.op != "max" and (dh, dw) != (1, 1):
+        raise ArchitectureError(layer.name, f"{layer.op} pooling has no dilation: use dilation 1")
+    oh = pool_output_size(h, kh, sh, ph, dh, layer.ceil_mode, layer=layer.name)
+    ow = pool_output_size(w, kw, sw, pw, dw, layer.ceil_mode, layer=layer.name)
+    params = 2 * c if layer.op == "subsample" else 0
+    per_unit = kh * kw + (1 if layer.op == "subsample" else 0)
+    connections = c * oh * ow * per_unit
+    macs = c * oh * ow if layer.op == "subsample" else 0
+    pad = "" if (ph, pw) == (0, 0) else f", pad {_fmt_hw((ph, pw))}"
+    dil = "" if (dh, dw) == (1, 1) else f", dilation {_fmt_hw((dh, dw))}"
+    ceil = ", ceil" if layer.ceil_mode else ""
+    detail = f"{layer.op} {kh}×{kw}, stride {_fmt_hw((sh, sw))}{pad}{dil}{ceil}"
+    span = ((kh - 1) * dh + 1, (kw - 1) * dw + 1)
+    return (c, oh, ow), params, macs, connections, detail, span, (sh, sw)
+
+
+def _adaptive_window(n: int, o: int) -> int:
+    """Widest window of PyTorch's adaptive pooling: [floor(i·n/o), ceil((i+1)·n/o))."""
+    return max(-(-(i + 1) * n // o) - (i * n // o) for i in range(o))
+
+
+def _adaptive(layer: AdaptivePool, shape: Shape):
+    c, h, w = shape
+    oh, ow = pair(layer.output)
+    _check_positive(layer.name, output=min(oh, ow))
+    kh, kw = _adaptive_window(h, oh), _adaptive_window(w, ow)
+    sh, sw = max(h // oh, 1), max(w // ow, 1)
+    detail = f"adaptive {layer.op} → {oh}×{ow}"
+    return (c, oh, ow), 0, 0, c * oh * ow * kh * kw, detail, (kh, kw), (sh, sw)
+
+
+def trace(spec: NetSpec) -> Trace:
+    """Trace ``spec`` at its input shape: one :class:`Row` per layer.
+
+    Raises :class:`ArchitectureError` naming the first layer that cannot work.
+    """
+    shape: Shape = tuple(spec.input_shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise ArchitectureError("input", f"input shape must be (channels, height, width) ≥ 1, got {shape}")
+    rf, jump = (1, 1), (1, 1)
+    rows: List[Row] = []
+    for layer in spec.layers:
+        in_shape = shape
+        params = macs = connections = 0
+        detail = ""
+        spatial = len(shape) == 3
+        if isinstance(layer, (Conv, Pool, AdaptivePool)):
+            if not spatial:
+                raise ArchitectureError(layer.name, f"needs a C×H×W map but gets a flat vector of {shape[0]}: "
+                                                    "move it before the flatten")
+            fn = {Conv: _conv, Pool: _pool, AdaptivePool: _adaptive}[type(layer)]
+            shape, params, macs, connections, detail, span, stride = fn(layer, shape)  # type: ignore[operator]
+            rf = (rf[0] + (span[0] - 1) * jump[0], rf[1] + (span[1] - 1) * jump[1])
+            jump = (jump[0] * stride[0], jump[1] * stride[1])
+        elif isinstance(layer, Flatten):
+            shape = (math.prod(shape),)
+            detail = "to a vector"
+        elif isinstance(layer, (Linear, RBF)):
+            if spatial:
+                raise ArchitectureError(layer.name, f"needs a flat vector but gets a {_fmt_shape(shape)} map: "
+                                                    "flatten first")
+            n_in, n_out = shape[0], layer.out_features
+            _check_positive(layer.name, out_features=n_out)
+            if isinstance(layer, Linear):
+                params = n_in * n_out + (n_out if layer.bias else 0)
+                macs = n_in * n_out
+                connections = params
+                detail = f"{n_in} → {n_out}"
+            else:
+                connections = macs = n_in * n_out
+                detail = f"{n_in} → {n_out}, fixed ±1 codes"
+            shape = (n_out,)
+        elif isinstance(layer, BatchNorm):
+            params = 2 * shape[0]
+            detail = "batch norm"
+        elif isinstance(layer, LRN):
+            if not spatial:
+                raise ArchitectureError(layer.name, "local response normalisation needs C×H×W maps")
+            detail = f"n={layer.size}, α={layer.alpha:g}, β={layer.beta:g}, k={layer.k:g}"
+        elif isinstance(layer, Act):
+            detail = layer.fn
+        elif isinstance(layer, Dropout):
+            detail = f"p={layer.p:g}"
+        else:
+            raise ArchitectureError(layer.name, f"unknown layer type {type(layer).__name__}")
+        spatial_out = len(shape) == 3
+        rows.append(Row(
+            name=layer.name, kind=layer.kind, detail=detail, in_shape=in_shape, out_shape=shape,
+            params=params, macs=macs, connections=connections,
+            rf=rf if spatial_out else None, jump=jump if spatial_out else None,
+        ))
+    return Trace(spec=spec, rows=tuple(rows))
+
+
+def flatten_size(spec: NetSpec) -> int:
+    """How many features the classifier receives at ``spec.input_shape``."""
+    return trace(NetSpec(spec.name, spec.variant, spec.input_shape, spec.features)).flatten_size()
+
+
+def linear_inputs(spec: NetSpec) -> Dict[str, int]:
+    """Input width of each Linear/RBF layer: what the module builder needs."""
+    t = trace(spec)
+    return {r.name: r.in_shape[0] for r in t.rows if r.kind in ("linear", "rbf")}
+
+
+__all__ = [
+    "ArchitectureError", "conv_output_size", "pool_output_size", "Row", "Trace", "trace",
+    "flatten_size", "linear_inputs",
+]
