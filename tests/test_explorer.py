@@ -1,0 +1,118 @@
+"""classicnets.explorer: one self-contained piece of HTML generated from the network specs.
+
+The browser tests (tests/test_browser.py, marker ``browser``) drive it in Chromium; here the
+HTML is checked in Python, and, where ``node`` is installed, the JavaScript arithmetic is
+compared with Python's on the same random cases without a browser.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from classicnets.explorer import explorer_html, explorer_js, spec_payload
+from classicnets.specs import all_specs, lenet5_spec
+from conftest import JS_RESULTS, REPO, compare_results
+
+
+class _Elements(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags = []  # (tag, attrs, text)
+        self._open = None
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append([tag, dict(attrs), ""])
+        if tag in ("script", "style"):
+            self._open = self.tags[-1]
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style"):
+            self._open = None
+
+    def handle_data(self, data):
+        if self._open is not None:
+            self._open[2] += data
+
+
+def parse(html: str) -> _Elements:
+    p = _Elements()
+    p.feed(html)
+    p.close()
+    return p
+
+
+def test_html_is_self_contained():
+    html = explorer_html()
+    tags = parse(html).tags
+    assert [t[0] for t in tags if t[0] in ("script", "style", "link", "img", "iframe")] == ["style", "script", "script"]
+    for tag, attrs, _ in tags:
+        for name in ("src", "href"):
+            assert name not in attrs, f"<{tag} {name}={attrs[name]!r}> loads something from elsewhere"
+    assert "http://" not in html.replace("http://www.w3.org/2000/svg", "")
+    assert "https://" not in html
+    code = [text for tag, attrs, text in tags if tag == "script" and not attrs.get("type")][0]
+    assert explorer_js().strip() in code
+
+
+def test_html_embeds_every_network_from_the_specs():
+    tags = parse(explorer_html()).tags
+    data = [text for tag, attrs, text in tags if tag == "script" and attrs.get("type") == "application/json"]
+    assert len(data) == 1
+    embedded = json.loads(data[0])
+    assert embedded == json.loads(json.dumps(spec_payload()))
+    assert set(embedded) == set(all_specs())
+    for key, spec in all_specs().items():
+        assert embedded[key]["spec"] == json.loads(json.dumps(spec.to_dict()))
+        assert embedded[key]["title"] == spec.title
+
+
+def test_embedded_json_cannot_end_its_script():
+    hostile = lenet5_spec("seed")
+    from dataclasses import replace
+
+    hostile = replace(hostile, variant="</script><script>alert(1)</script><!--")
+    html = explorer_html({"x/y": hostile}, initial="x/y")
+    tags = parse(html).tags
+    assert [t[0] for t in tags if t[0] == "script"] == ["script", "script"]
+    data = [text for tag, attrs, text in tags if attrs.get("type") == "application/json"][0]
+    assert json.loads(data)["x/y"]["spec"]["variant"] == hostile.variant
+
+
+def test_each_explorer_has_its_own_element():
+    a, b = explorer_html(), explorer_html()
+    id_a = [attrs["id"] for tag, attrs, _ in parse(a).tags if tag == "div"][0]
+    id_b = [attrs["id"] for tag, attrs, _ in parse(b).tags if tag == "div"][0]
+    assert id_a != id_b
+    with pytest.raises(KeyError):
+        explorer_html(initial="vgg/16")
+
+
+def test_explorer_page_displays_it():
+    nb = json.loads((REPO / "book" / "explorer.ipynb").read_text(encoding="utf-8"))
+    code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    assert any("explorer_html()" in src and "HTML(" in src for src in code)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed (the browser tests cover this)")
+def test_javascript_matches_python_under_node(explorer_cases, tmp_path: Path):
+    harness = tmp_path / "harness.js"
+    harness.write_text(
+        "const api = require(process.argv[2]);\n"
+        "global.window = {classicnetsExplorer: api};\n"
+        f"const run = {JS_RESULTS};\n"
+        "const cases = JSON.parse(require('fs').readFileSync(0, 'utf8'));\n"
+        "process.stdout.write(JSON.stringify(run(cases)));\n",
+        encoding="utf-8",
+    )
+    script = REPO / "classicnets" / "assets" / "explorer.js"
+    proc = subprocess.run(
+        ["node", str(harness), str(script)], input=json.dumps([{"spec": c["spec"]} for c in explorer_cases]),
+        capture_output=True, text=True, timeout=120, check=True,
+    )
+    problems = compare_results(explorer_cases, json.loads(proc.stdout))
+    assert not problems, f"{len(problems)} of {len(explorer_cases)} differ:\n" + "\n".join(problems[:15])
