@@ -212,6 +212,18 @@ def load_record(path: Union[str, Path]) -> BenchResult:
     return BenchResult.from_dict(data, source="recorded", path=str(path))
 
 
+def _is_bench_file(path: Path) -> bool:
+    """Timing records share the folder with other records (e.g. training runs):
+    a file belongs to the timing harness unless it names another schema."""
+    if path.name.startswith("."):
+        return False
+    try:
+        schema = json.loads(path.read_text()).get("schema", SCHEMA)
+    except (ValueError, AttributeError):
+        return True  # malformed: let load_record say what is wrong
+    return not (isinstance(schema, str) and schema != SCHEMA and not schema.startswith("classicnets.bench"))
+
+
 def load_records(folder: Union[str, Path, None] = None, *, gpu_only: bool = True) -> List[BenchResult]:
     """Every record in ``folder`` (default: ``classicnets/records/``), oldest first.
 
@@ -221,7 +233,7 @@ def load_records(folder: Union[str, Path, None] = None, *, gpu_only: bool = True
     folder = RECORDS_DIR if folder is None else Path(folder)
     if not folder.is_dir():
         return []
-    records = [load_record(p) for p in sorted(folder.glob("*.json")) if not p.name.startswith(".")]
+    records = [load_record(p) for p in sorted(folder.glob("*.json")) if _is_bench_file(p)]
     if gpu_only:
         records = [r for r in records if r.on_gpu]
     return sorted(records, key=lambda r: str(r.env.get("date", "")))

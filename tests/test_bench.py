@@ -411,3 +411,11 @@ def test_gpu_path_runs():
     assert all(c["status"] == "ok" for c in r.cases)
     assert all(c["peak_mem_mb"] > 0 for c in r.cases)
     assert r.env["device_type"] == "cuda" and r.env["cuda"]
+
+
+def test_records_of_other_schemas_are_left_to_their_own_loaders(tmp_path):
+    (tmp_path / "alexnet_fashion_gpu.json").write_text('{"schema": "classicnets.alexnet_fashion/1", "device": "x"}')
+    assert load_records(tmp_path, gpu_only=False) == []
+    (tmp_path / "broken.json").write_text('{"schema": "classicnets.bench/1"}')
+    with pytest.raises(RecordError):
+        load_records(tmp_path, gpu_only=False)
