@@ -327,7 +327,7 @@ def find_dataset_dir(info: DatasetInfo = FASHION_MNIST, root: Optional[PathLike]
 
 def _fix_hint(path: Path, info: Optional[DatasetInfo]) -> str:
     """What the user should do about a bad file at ``path``."""
-    if info is not None and info.apt_package and any(Path(d) == path.parent for d in info.system_dirs):
+    if info is not None and info.apt_package and any(Path(d).resolve() == path.resolve().parent for d in info.system_dirs):
         return f"Reinstall the package: sudo apt-get install --reinstall {info.apt_package}"
     return f"Delete {path} and load again to download a fresh copy (or replace it with a good copy)."
 
@@ -519,7 +519,7 @@ def download_file(
     return dest
 
 
-def _download_all(info: DatasetInfo, folder: Path, progress: bool) -> Path:
+def _download_all(info: DatasetInfo, folder: Path, progress: bool, root: Optional[PathLike] = None) -> Path:
     """Fill ``folder`` with whatever of ``info``'s files it lacks; errors name each URL tried."""
     for spec in info.files:
         dest = folder / spec.filename
@@ -534,11 +534,11 @@ def _download_all(info: DatasetInfo, folder: Path, progress: bool) -> Path:
             except (OSError, DataError, ValueError) as exc:  # URLError/HTTPError are OSErrors
                 failures.append(f"{url}: {exc}")
         else:
-            raise _not_found(info, "; ".join(failures))
+            raise _not_found(info, "; ".join(failures), root)
     return folder
 
 
-def _not_found(info: DatasetInfo, reason: Optional[str]) -> DatasetNotFoundError:
+def _not_found(info: DatasetInfo, reason: Optional[str], root: Optional[PathLike] = None) -> DatasetNotFoundError:
     """The one message for 'the files are nowhere': every way to fix it."""
     cache = user_cache_dir(info.name)
     files = ", ".join(spec.filename for spec in info.files)
@@ -551,7 +551,7 @@ def _not_found(info: DatasetInfo, reason: Optional[str]) -> DatasetNotFoundError
     )
     ways.append(f"download the four files from {info.urls[0]} into {cache}")
     lines = [f"{info.title} was not found on this machine (looked in: "
-             + ", ".join(str(d) for d in search_dirs(info)) + ")."]
+             + ", ".join(str(d) for d in search_dirs(info, root)) + ")."]
     lines.append(f"The download failed: {reason}." if reason else "Downloading is off (download=False).")
     lines.append(f"Files needed: {files}. To fix, do one of:")
     lines += [f"  {i}. {way}" for i, way in enumerate(ways, 1)]
@@ -623,7 +623,7 @@ def _images_to_tensor(
     _check_memory(shape, dtype, device)
     out = torch.empty(shape, dtype=dtype, device=device)
     for start in range(0, shape[0], _CHUNK):
-        chunk = torch.from_numpy(np.ascontiguousarray(images[start : start + _CHUNK]))
+        chunk = torch.from_numpy(np.array(images[start : start + _CHUNK]))  # a writable copy
         x = chunk.to(device).unsqueeze(1).to(torch.float32).div_(255.0)
         if pad:
             x = F.pad(x, (pad, pad, pad, pad))
@@ -672,8 +672,8 @@ def _load(
     folder = find_dataset_dir(info, root)
     if folder is None:
         if not download:
-            raise _not_found(info, None)
-        folder = _download_all(info, user_cache_dir(info.name), progress)
+            raise _not_found(info, None, root)
+        folder = _download_all(info, user_cache_dir(info.name), progress, root)
 
     arrays = [read_idx(folder / spec.filename, spec, info) for spec in info.files]
     x_tr, y_tr, x_te, y_te = arrays
