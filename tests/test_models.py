@@ -189,3 +189,20 @@ def test_build_model_from_an_edited_spec():
     t = trace(spec)
     assert sum(p.numel() for p in model.parameters()) == t.total_params
     assert model.classifier.fc1.in_features == 16 * 6 * 6
+
+
+@pytest.mark.parametrize("layer, changes", [
+    ("C3", dict(stride=2, padding=1)), ("C3", dict(kernel=3, dilation=2)), ("S2", dict(kernel=3, stride=1, padding=1)),
+    ("S4", dict(stride=1)), ("C1", dict(kernel=(3, 5), padding=(1, 2))),
+])
+def test_edited_paper_layers_build_what_the_trace_says(layer, changes):
+    spec = lenet5_spec("paper").with_input(48).with_layer(layer, **changes)
+    model = cn.build_model(spec)
+    seen = {}
+    for name, m in model.features.named_children():
+        m.register_forward_hook(lambda mod, i, o, name=name: seen.__setitem__(name, tuple(o.shape[1:])))
+    with torch.no_grad():
+        model(torch.zeros(1, *spec.input_shape))
+    t = trace(spec)
+    assert all(seen[r.name] == r.out_shape for r in t.rows if r.name in seen)
+    assert sum(p.numel() for p in model.parameters()) == t.total_params

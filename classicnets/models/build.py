@@ -26,7 +26,7 @@ def build_layer(layer: Layer, row: Row) -> nn.Module:
     c_in = row.in_shape[0]
     if isinstance(layer, Conv):
         if layer.table is not None:
-            return PartialConv2d(c_in, layer.table, layer.kernel)
+            return PartialConv2d(c_in, layer.table, layer.kernel, layer.stride, layer.padding, layer.dilation)
         return nn.Conv2d(c_in, layer.out_channels, layer.kernel, layer.stride, layer.padding,
                          layer.dilation, layer.groups, layer.bias)
     if isinstance(layer, Pool):
@@ -34,7 +34,7 @@ def build_layer(layer: Layer, row: Row) -> nn.Module:
             return nn.MaxPool2d(layer.kernel, layer.stride, layer.padding, layer.dilation, ceil_mode=layer.ceil_mode)
         if layer.op == "avg":
             return nn.AvgPool2d(layer.kernel, layer.stride, layer.padding, ceil_mode=layer.ceil_mode)
-        return Subsampling(c_in, layer.kernel)
+        return Subsampling(c_in, layer.kernel, layer.stride, layer.padding, layer.ceil_mode)
     if isinstance(layer, AdaptivePool):
         return (nn.AdaptiveAvgPool2d if layer.op == "avg" else nn.AdaptiveMaxPool2d)(layer.output)
     if isinstance(layer, Act):

@@ -1,11 +1,13 @@
 """The layers of LeNet-5 as published (LeCun et al. 1998) that PyTorch lacks."""
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ..layers import IntPair, pair
 
 
 class ScaledTanh(nn.Module):
@@ -29,14 +31,24 @@ class PartialConv2d(nn.Module):
     one vector, so the parameter count is the paper's (1,516 for C3); they are
     scattered into a full weight tensor for one ``F.conv2d`` call."""
 
-    def __init__(self, in_channels: int, table: Sequence[Sequence[int]], kernel_size: int) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        table: Sequence[Sequence[int]],
+        kernel_size: int,
+        stride: IntPair = 1,
+        padding: Union[IntPair, str] = 0,
+        dilation: IntPair = 1,
+    ) -> None:
         super().__init__()
         self.in_channels, self.out_channels, self.kernel_size = in_channels, len(table), kernel_size
+        self.stride, self.padding, self.dilation = stride, padding, dilation
         self.table: Tuple[Tuple[int, ...], ...] = tuple(tuple(row) for row in table)
         pairs = [(o, i) for o, row in enumerate(self.table) for i in row]
         flat = torch.tensor([o * in_channels + i for o, i in pairs], dtype=torch.long)
         self.register_buffer("index", flat, persistent=False)
-        self.weight = nn.Parameter(torch.empty(len(pairs), kernel_size, kernel_size))
+        self.kh, self.kw = pair(kernel_size)
+        self.weight = nn.Parameter(torch.empty(len(pairs), self.kh, self.kw))
         self.bias = nn.Parameter(torch.empty(self.out_channels))
         mask = torch.zeros(self.out_channels, in_channels)
         for o, i in pairs:
@@ -44,13 +56,12 @@ class PartialConv2d(nn.Module):
         self.register_buffer("mask", mask, persistent=False)
 
     def full_weight(self) -> Tensor:
-        k = self.kernel_size
-        w = self.weight.new_zeros(self.out_channels * self.in_channels, k, k)
+        w = self.weight.new_zeros(self.out_channels * self.in_channels, self.kh, self.kw)
         w = w.index_copy(0, self.index, self.weight)
-        return w.view(self.out_channels, self.in_channels, k, k)
+        return w.view(self.out_channels, self.in_channels, self.kh, self.kw)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(x, self.full_weight(), self.bias)
+        return F.conv2d(x, self.full_weight(), self.bias, self.stride, self.padding, self.dilation)
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, connections={len(self.index)}"
@@ -61,15 +72,19 @@ class Subsampling(nn.Module):
     multiplies the sum by a trainable coefficient and adds a trainable bias,
     one coefficient and one bias per map (2 parameters per map)."""
 
-    def __init__(self, channels: int, kernel_size: int = 2) -> None:
+    def __init__(
+        self, channels: int, kernel_size: int = 2, stride: Optional[IntPair] = None, padding: IntPair = 0,
+        ceil_mode: bool = False,
+    ) -> None:
         super().__init__()
-        self.kernel_size = kernel_size
-        self.coef = nn.Parameter(torch.full((channels,), 1.0 / kernel_size**2))
+        self.kernel_size, self.stride, self.padding, self.ceil_mode = kernel_size, stride, padding, ceil_mode
+        kh, kw = pair(kernel_size)
+        self.coef = nn.Parameter(torch.full((channels,), 1.0 / (kh * kw)))
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: Tensor) -> Tensor:
-        k = self.kernel_size
-        window_sum = F.avg_pool2d(x, k) * (k * k)
+        window_sum = F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                                  count_include_pad=True, divisor_override=1)
         return window_sum * self.coef.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
 
     def extra_repr(self) -> str:
@@ -119,7 +134,7 @@ def lecun_uniform_(module: nn.Module) -> None:
             nn.init.uniform_(m.bias, -2.4 / fan_in, 2.4 / fan_in)
         elif isinstance(m, PartialConv2d):
             for o, row in enumerate(m.table):
-                fan_in = len(row) * m.kernel_size**2
+                fan_in = len(row) * m.kh * m.kw
                 start = sum(len(r) for r in m.table[:o])
                 with torch.no_grad():
                     m.weight[start : start + len(row)].uniform_(-2.4 / fan_in, 2.4 / fan_in)

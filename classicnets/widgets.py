@@ -1,0 +1,618 @@
+"""Live widgets for the book (ipywidgets), with their logic in plain methods.
+
+* :class:`ConvLayerWidget` (``conv_layer_widget()``) — one convolution or
+  pooling layer: sliders for input size, kernel, stride, padding and
+  dilation; a picture of where the kernel lands on the padded input; the
+  output size by the formula, confirmed by a real PyTorch layer.
+* :class:`NetworkExplorer` (``network_explorer(net="lenet5")``) — a whole
+  network from its description (:mod:`classicnets.specs`): pick network,
+  variant and a conv/pool layer, change its kernel/stride/padding or the
+  input size, and watch the size of every feature map and the parameters of
+  every layer; "build & check" builds the module and runs a forward pass.
+
+Every change goes through :meth:`set` (or a control's ``value``) and
+:meth:`update`, so tests drive the widgets without a browser::
+
+    w = ConvLayerWidget()
+    w.set(size=3, kernel=7, padding=0)
+    assert "larger than its padded input" in w.message.value
+
+Impossible settings never raise: the arithmetic's one-line message
+(:class:`~classicnets.arithmetic.ArchitectureError`) goes to ``w.message``.
+
+Static pages: each widget's ``_repr_mimebundle_`` adds an ``image/png`` of its
+current picture to the usual widget view, so a page rendered without a
+kernel (the book) still shows the default picture, while Jupyter and Colab
+show the live widget.
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import html
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+import ipywidgets as W
+
+from .arithmetic import ArchitectureError, Trace, conv_output_size, pool_output_size, trace
+from .layers import Conv, NetSpec, Pool, pair
+from .plots import SIZE_KINDS, fig_to_png, plot_kernel_placement, plot_layer_sizes
+from .specs import ALEXNET_VARIANTS, LENET5_VARIANTS, spec_for
+
+__all__ = [
+    "PictureWidget",
+    "ConvLayerWidget",
+    "NetworkExplorer",
+    "conv_layer_widget",
+    "network_explorer",
+    "NETWORKS",
+    "editable_layers",
+    "plain",
+]
+
+#: Networks the explorer offers: key -> (label, variants, input-size slider range).
+NETWORKS: Dict[str, Tuple[str, Tuple[str, ...], Tuple[int, int]]] = {
+    "lenet5": ("LeNet5", LENET5_VARIANTS, (4, 128)),
+    "alexnet": ("AlexNet", ALEXNET_VARIANTS, (16, 320)),
+}
+
+_STYLE = {"description_width": "initial"}
+
+
+def plain(text: str) -> str:
+    """An HTML read-out as plain text (tags dropped, entities decoded), for printing."""
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", "", text)).strip()
+
+
+def _esc(text: str) -> str:
+    return html.escape(str(text), quote=False)
+
+
+def _error_html(text: str) -> str:
+    return f'<span style="color:#c62828"><b>⚠</b> {_esc(text)}</span>'
+
+
+def _ok_html(text: str) -> str:
+    return f'<span style="color:#2e7d32">✔ {_esc(text)}</span>'
+
+
+class PictureWidget(W.VBox):
+    """A ``VBox`` that shows a matplotlib picture (as PNG in ``self.image``) and
+    also offers that picture as ``image/png`` when displayed, for pages
+    rendered without a kernel."""
+
+    figsize: Tuple[float, float] = (5.0, 5.0)
+    dpi: int = 100
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.image = W.Image(format="png", layout=W.Layout(max_width="100%", height="auto"))
+        self._quiet_depth = 0
+        super().__init__(**kwargs)
+
+    # -- drawing
+    def _draw(self, fig: Any) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def redraw(self) -> None:
+        """Draw the picture again into ``self.image`` (a fresh, unmanaged figure: no leaks)."""
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=self.figsize)
+        self._draw(fig)
+        self.image.value = fig_to_png(fig, dpi=self.dpi, close=False)
+
+    @property
+    def png(self) -> bytes:
+        """The current picture, PNG bytes."""
+        return bytes(self.image.value)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Dict[str, Any]:
+        bundle = super()._repr_mimebundle_(**kwargs) or {}
+        if isinstance(bundle, tuple):  # (data, metadata)
+            bundle = bundle[0]
+        bundle = dict(bundle)
+        bundle["text/plain"] = f"{type(self).__name__}: {self._describe()}"
+        bundle["image/png"] = base64.b64encode(self.png).decode("ascii")
+        return bundle
+
+    def _describe(self) -> str:
+        return ""
+
+    # -- batching observer calls
+    @contextlib.contextmanager
+    def _quiet(self) -> Iterator[None]:
+        """Change several controls; observers do nothing until the block ends."""
+        self._quiet_depth += 1
+        try:
+            yield
+        finally:
+            self._quiet_depth -= 1
+
+    @property
+    def _is_quiet(self) -> bool:
+        return self._quiet_depth > 0
+
+
+# =========================================================================== one layer
+
+class ConvLayerWidget(PictureWidget):
+    """One convolution or pooling layer on a square input.
+
+    Controls: ``kind`` (``"conv"``, ``"max"``, ``"avg"``), ``size``, ``kernel``,
+    ``stride``, ``padding``, ``dilation`` sliders and ``ceil_mode`` (pooling).
+    Read-outs: ``output_size`` (a Label: ``"4 × 4"``, or ``"—"`` when
+    impossible), ``formula`` (the formula with the numbers in), ``torch_check``
+    (what a real PyTorch layer gave) and ``message`` (the arithmetic's error,
+    empty when all is well). ``out`` is the output size as an int, or ``None``;
+    ``error`` the message as plain text, or ``None``.
+    """
+
+    figsize = (5.2, 5.6)
+
+    def __init__(self, size: int = 7, kernel: int = 3, stride: int = 2, padding: int = 1, dilation: int = 1,
+                 kind: str = "conv", ceil_mode: bool = False) -> None:
+        super().__init__()
+        slider = dict(continuous_update=False, style=_STYLE, layout=W.Layout(width="340px"))
+        self.kind = W.ToggleButtons(options=[("convolution", "conv"), ("max pooling", "max"),
+                                             ("average pooling", "avg")], value="conv",
+                                    style={"button_width": "120px"})
+        self.size = W.IntSlider(value=7, min=1, max=64, description="input size", **slider)
+        self.kernel = W.IntSlider(value=3, min=1, max=15, description="kernel", **slider)
+        self.stride = W.IntSlider(value=1, min=1, max=8, description="stride", **slider)
+        self.padding = W.IntSlider(value=0, min=0, max=8, description="padding (per side)", **slider)
+        self.dilation = W.IntSlider(value=1, min=1, max=5, description="dilation", **slider)
+        self.ceil_mode = W.Checkbox(value=False, description="ceil_mode", indent=False, disabled=True)
+        self.output_size = W.Label(value="")
+        self.formula = W.HTML(value="")
+        self.torch_check = W.HTML(value="")
+        self.message = W.HTML(value="")
+        self.out: Optional[int] = None
+        self.error: Optional[str] = None
+        controls = W.VBox([self.kind, self.size, self.kernel, self.stride, self.padding, self.dilation,
+                           self.ceil_mode, W.HBox([W.Label("output size:"), self.output_size]),
+                           self.formula, self.torch_check, self.message],
+                          layout=W.Layout(min_width="360px"))
+        self.children = [W.HBox([controls, self.image], layout=W.Layout(flex_flow="row wrap"))]
+        for control in (self.kind, self.size, self.kernel, self.stride, self.padding, self.dilation, self.ceil_mode):
+            control.observe(self._on_change, names="value")
+        self.set(size=size, kernel=kernel, stride=stride, padding=padding, dilation=dilation, kind=kind,
+                 ceil_mode=ceil_mode)
+
+    # -- state
+    @property
+    def values(self) -> Dict[str, Any]:
+        """The current settings as a dict (the arguments of :meth:`set`)."""
+        return {"kind": self.kind.value, "size": self.size.value, "kernel": self.kernel.value,
+                "stride": self.stride.value, "padding": self.padding.value, "dilation": self.dilation.value,
+                "ceil_mode": self.ceil_mode.value}
+
+    def set(self, **values: Any) -> "ConvLayerWidget":
+        """Change several settings at once, then update (unknown names raise ``TypeError``)."""
+        unknown = set(values) - set(self.values)
+        if unknown:
+            raise TypeError(f"unknown setting(s) {sorted(unknown)}; settings are {sorted(self.values)}")
+        with self._quiet():
+            for name, value in values.items():
+                control = getattr(self, name)
+                if isinstance(control, W.IntSlider) and value > control.max:
+                    control.max = int(value)
+                if isinstance(control, W.IntSlider) and value < control.min:
+                    control.min = int(value)
+                control.value = value
+        self.update()
+        return self
+
+    def _on_change(self, _change: Any = None) -> None:
+        if not self._is_quiet:
+            self.update()
+
+    def update(self) -> None:
+        """Recompute the read-outs and the picture from the controls."""
+        v = self.values
+        pool = v["kind"] != "conv"
+        self.ceil_mode.disabled = not pool
+        ceil = v["ceil_mode"] and pool
+        self.out, error = None, None
+        try:
+            if v["kind"] == "avg" and v["dilation"] != 1:
+                raise ArchitectureError("pool", f"average pooling has no dilation, got {v['dilation']}: use dilation 1")
+            if pool:
+                self.out = pool_output_size(v["size"], v["kernel"], v["stride"], v["padding"], v["dilation"], ceil)
+            else:
+                self.out = conv_output_size(v["size"], v["kernel"], v["stride"], v["padding"], v["dilation"])
+        except ArchitectureError as exc:
+            error = str(exc)
+        self.error = error
+        self.output_size.value = "—" if self.out is None else f"{self.out} × {self.out}"
+        self.formula.value = self._formula_html(v, ceil)
+        self.message.value = "" if error is None else _error_html(error)
+        self.torch_check.value = self._torch_check(v, ceil)
+        self.redraw()
+
+    @staticmethod
+    def _formula_html(v: Dict[str, Any], ceil: bool) -> str:
+        n, k, s, p, d = v["size"], v["kernel"], v["stride"], v["padding"], v["dilation"]
+        num = n + 2 * p - d * (k - 1) - 1
+        lo, hi = ("⌈", "⌉") if ceil else ("⌊", "⌋")
+        text = (f"{lo}({n} + 2·{p} − {d}·({k} − 1) − 1) / {s}{hi} + 1 = {lo}{num}/{s}{hi} + 1")
+        if num >= 0:
+            value = (-(-num // s) if ceil else num // s) + 1
+            text += f" = {value}"
+            if ceil and (value - 1) * s >= n + p:
+                text += f" → {value - 1} (the last window would start in the right padding)"
+        return f"<code>{_esc(text)}</code>"
+
+    @staticmethod
+    def _torch_check(v: Dict[str, Any], ceil: bool) -> str:
+        import torch
+        from torch import nn
+
+        n, k, s, p, d = v["size"], v["kernel"], v["stride"], v["padding"], v["dilation"]
+        if v["kind"] == "conv":
+            what = f"nn.Conv2d(1, 1, {k}, stride={s}, padding={p}, dilation={d})"
+            make = lambda: nn.Conv2d(1, 1, k, stride=s, padding=p, dilation=d)  # noqa: E731
+        elif v["kind"] == "max":
+            what = f"nn.MaxPool2d({k}, stride={s}, padding={p}, dilation={d}, ceil_mode={ceil})"
+            make = lambda: nn.MaxPool2d(k, stride=s, padding=p, dilation=d, ceil_mode=ceil)  # noqa: E731
+        else:
+            if d != 1:
+                return "PyTorch: <code>nn.AvgPool2d</code> has no dilation argument"
+            what = f"nn.AvgPool2d({k}, stride={s}, padding={p}, ceil_mode={ceil})"
+            make = lambda: nn.AvgPool2d(k, stride=s, padding=p, ceil_mode=ceil)  # noqa: E731
+        try:
+            with torch.no_grad():
+                shape = tuple(make()(torch.zeros(1, 1, n, n)).shape)
+        except (RuntimeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return f"PyTorch <code>{_esc(what)}</code> refuses too: <i>{_esc(first[:160])}</i>"
+        return f"PyTorch <code>{_esc(what)}</code> on 1×1×{n}×{n} zeros gives <b>{'×'.join(map(str, shape))}</b>"
+
+    def _draw(self, fig: Any) -> None:
+        v = self.values
+        pool = v["kind"] != "conv"
+        dilation = v["dilation"]
+        error = None
+        if v["kind"] == "avg" and dilation != 1:
+            error = "pool: average pooling has no dilation: use dilation 1"
+        plot_kernel_placement(v["size"], v["kernel"], v["stride"], v["padding"], dilation, pool=pool,
+                              ceil_mode=v["ceil_mode"] and pool, ax=fig.add_subplot(), error=error)
+
+    def _describe(self) -> str:
+        v = self.values
+        return (f"{v['kind']} input {v['size']}, kernel {v['kernel']}, stride {v['stride']}, padding {v['padding']}, "
+                f"dilation {v['dilation']} → output {self.output_size.value}")
+
+
+def conv_layer_widget(**values: Any) -> ConvLayerWidget:
+    """``ConvLayerWidget(**values)``: size, kernel, stride, padding, dilation, kind, ceil_mode."""
+    return ConvLayerWidget(**values)
+
+
+# =========================================================================== whole network
+
+def editable_layers(spec: NetSpec) -> List[str]:
+    """Names of the conv and pool layers of ``spec`` (what the explorer lets you edit)."""
+    return [l.name for l in spec.features if isinstance(l, (Conv, Pool))]
+
+
+class NetworkExplorer(PictureWidget):
+    """A whole network, described once, with one layer's geometry under your control.
+
+    Controls: ``net`` and ``variant`` dropdowns, ``layer`` (its conv/pool
+    layers), ``kernel``/``stride``/``padding`` sliders for that layer,
+    ``input_size``, a ``reset_button`` and a ``check_button`` ("build & check").
+    Edits accumulate over layers until reset or a change of network/variant.
+    ``spec=`` adds any other :class:`~classicnets.layers.NetSpec` (say one read
+    from a module with ``spec_from_module``) as a network of its own, and selects it.
+
+    State: ``base`` (the unedited spec), ``spec`` (the edited one),
+    ``trace`` (its :class:`~classicnets.arithmetic.Trace`, ``None`` when
+    impossible), ``error`` (the message, or ``None``), ``last_check`` (per-layer
+    ``(traced, measured)`` shapes of the last forward check).
+    Read-outs: ``message``, ``summary`` (a per-layer HTML table), ``check_result``.
+    """
+
+    figsize = (8.0, 5.4)
+
+    def __init__(self, net: str = "lenet5", variant: Optional[str] = None, layer: Optional[str] = None,
+                 *, spec: Optional[NetSpec] = None, **values: Any) -> None:
+        super().__init__()
+        # key -> (label, {variant: spec}, input-size range); specs are made when first picked
+        self._networks: Dict[str, Tuple[str, Dict[str, Optional[NetSpec]], Tuple[int, int]]] = {
+            key: (label, {v: None for v in variants}, rng) for key, (label, variants, rng) in NETWORKS.items()
+        }
+        if spec is not None:  # any other description: offered as one more network
+            size = spec.input_shape[1]
+            net, variant = "custom", spec.variant
+            self._networks[net] = (spec.name, {spec.variant: spec}, (max(1, size // 4), max(2 * size, 8)))
+        if net not in self._networks:
+            raise ValueError(f"unknown network {net!r}: choose one of {', '.join(map(repr, self._networks))}")
+        slider = dict(continuous_update=False, style=_STYLE, layout=W.Layout(width="320px"))
+        self.net = W.Dropdown(options=[(label, key) for key, (label, _, _) in self._networks.items()], value=net,
+                              description="network", style=_STYLE)
+        self.variant = W.Dropdown(options=list(self._networks[net][1]), description="variant", style=_STYLE)
+        self.layer = W.Dropdown(options=[], description="layer", style=_STYLE)
+        self.kernel = W.IntSlider(value=1, min=1, max=15, description="kernel", **slider)
+        self.stride = W.IntSlider(value=1, min=1, max=8, description="stride", **slider)
+        self.padding = W.IntSlider(value=0, min=0, max=8, description="padding (per side)", **slider)
+        lo, hi = self._networks[net][2]
+        self.input_size = W.IntSlider(value=lo, min=lo, max=hi, description="input size", **slider)
+        self.reset_button = W.Button(description="reset", icon="undo", layout=W.Layout(width="100px"))
+        self.check_button = W.Button(description="build & check", icon="play", button_style="info",
+                                     layout=W.Layout(width="150px"))
+        self.message = W.HTML(value="")
+        self.summary = W.HTML(value="")
+        self.check_result = W.HTML(value="")
+        self.base: NetSpec = self._spec(net, self.variant.value)
+        self.spec: NetSpec = self.base
+        self.trace: Optional[Trace] = None
+        self.error: Optional[str] = None
+        self.last_check: Optional[Dict[str, Tuple[Tuple[int, ...], Tuple[int, ...]]]] = None
+        controls = W.VBox([self.net, self.variant, self.layer, self.kernel, self.stride, self.padding,
+                           self.input_size, W.HBox([self.reset_button, self.check_button]),
+                           self.message, self.check_result], layout=W.Layout(min_width="340px"))
+        self.children = [W.HBox([controls, self.summary], layout=W.Layout(flex_flow="row wrap")), self.image]
+        self.net.observe(self._on_net, names="value")
+        self.variant.observe(self._on_variant, names="value")
+        self.layer.observe(self._on_layer, names="value")
+        for control in (self.kernel, self.stride, self.padding):
+            control.observe(self._on_geometry, names="value")
+        self.input_size.observe(self._on_input, names="value")
+        self.reset_button.on_click(lambda _b: self.reset())
+        self.check_button.on_click(lambda _b: self.check())
+        self.load(net, variant or self._first_variant(net), layer, **values)
+
+    def _first_variant(self, net: str) -> str:
+        return next(iter(self._networks[net][1]))
+
+    def _spec(self, net: str, variant: str) -> NetSpec:
+        label, variants, _ = self._networks[net]
+        if variant not in variants:
+            raise ValueError(f"{label} variant {variant!r} is unknown: choose one of {', '.join(map(repr, variants))}")
+        if variants[variant] is None:
+            variants[variant] = spec_for(net, variant)
+        return variants[variant]  # type: ignore[return-value]
+
+    # -- choosing a network
+    def load(self, net: str, variant: str, layer: Optional[str] = None, **values: Any) -> "NetworkExplorer":
+        """Start afresh from ``spec_for(net, variant)``; optionally select ``layer`` and ``set(**values)``."""
+        if net not in self._networks:
+            raise ValueError(f"unknown network {net!r}: choose one of {', '.join(map(repr, self._networks))}")
+        label, variants, (lo, hi) = self._networks[net]
+        base = self._spec(net, variant)
+        names = editable_layers(base)
+        if not names:
+            raise ValueError(f"{base.title} has no convolution or pooling layer to edit")
+        if layer is not None:
+            self._check_layer(layer, names, base)
+        with self._quiet():
+            self.net.value = net
+            self.variant.options = list(variants)
+            self.variant.value = variant
+            self.base = self.spec = base
+            self.layer.options = names
+            self.layer.value = layer if layer is not None else names[0]
+            self.input_size.max = max(hi, self.base.input_shape[1])
+            self.input_size.min = min(lo, self.base.input_shape[1])
+            self.input_size.value = self.base.input_shape[1]
+            self._load_layer()
+        self.check_result.value = ""
+        self.last_check = None
+        if values:
+            return self.set(**values)
+        self.update()
+        return self
+
+    @staticmethod
+    def _check_layer(layer: str, names: List[str], spec: NetSpec) -> None:
+        if layer not in names:
+            raise ValueError(f"{spec.title} has no convolution or pooling layer {layer!r}; "
+                             f"pick one of {', '.join(names)}")
+
+    def reset(self) -> "NetworkExplorer":
+        """Back to the unedited network (same network, variant and layer)."""
+        return self.load(self.net.value, self.variant.value, self.layer.value)
+
+    def _load_layer(self) -> None:
+        """Sliders show the selected layer's current settings."""
+        layer = self.spec.layer(self.layer.value)
+        stride = layer.stride_or_kernel if isinstance(layer, Pool) else layer.stride
+        padding = layer.padding
+        k, s = pair(layer.kernel)[0], pair(stride)[0]
+        p = padding if isinstance(padding, str) else pair(padding)[0]
+        if isinstance(p, str):  # "valid"/"same": show the number it means
+            p = 0 if p == "valid" else (k - 1) // 2
+        for slider, value in ((self.kernel, k), (self.stride, s), (self.padding, p)):
+            slider.max = max(slider.max, value)
+            slider.value = value
+
+    # -- observers
+    def _on_net(self, change: Any) -> None:
+        if not self._is_quiet:
+            self.load(change["new"], self._first_variant(change["new"]))
+
+    def _on_variant(self, change: Any) -> None:
+        if not self._is_quiet:
+            self.load(self.net.value, change["new"])
+
+    def _on_layer(self, _change: Any) -> None:
+        if not self._is_quiet:
+            with self._quiet():
+                self._load_layer()
+            self.update()
+
+    def _on_geometry(self, _change: Any) -> None:
+        if not self._is_quiet:
+            self._apply_geometry()
+            self.update()
+
+    def _on_input(self, _change: Any) -> None:
+        if not self._is_quiet:
+            self.spec = self.spec.with_input(self.input_size.value)
+            self.update()
+
+    def _apply_geometry(self) -> None:
+        name = self.layer.value
+        changes = {"kernel": self.kernel.value, "stride": self.stride.value, "padding": self.padding.value}
+        self.spec = self.spec.with_layer(name, **changes)
+
+    # -- the one entry point for tests and notebooks
+    def set(self, **values: Any) -> "NetworkExplorer":
+        """Change settings at once, then update. Names: ``net``, ``variant``,
+        ``layer``, ``kernel``, ``stride``, ``padding``, ``input_size``.
+        Changing ``net``/``variant`` starts from that network afresh."""
+        allowed = {"net", "variant", "layer", "kernel", "stride", "padding", "input_size"}
+        unknown = set(values) - allowed
+        if unknown:
+            raise TypeError(f"unknown setting(s) {sorted(unknown)}; settings are {sorted(allowed)}")
+        if "net" in values or "variant" in values:
+            net = values.pop("net", self.net.value)
+            variant = values.pop("variant", self._first_variant(net) if net != self.net.value else self.variant.value)
+            self.load(net, variant, values.pop("layer", None))
+        with self._quiet():
+            if "layer" in values:
+                self._check_layer(values["layer"], list(self.layer.options), self.base)
+                self.layer.value = values.pop("layer")
+                self._load_layer()
+            geometry = {k: values.pop(k) for k in ("kernel", "stride", "padding") if k in values}
+            for name, value in geometry.items():
+                slider = getattr(self, name)
+                slider.max = max(slider.max, value)
+                slider.min = min(slider.min, value)
+                slider.value = value
+            if geometry:
+                self._apply_geometry()
+            if "input_size" in values:
+                size = values.pop("input_size")
+                self.input_size.max = max(self.input_size.max, size)
+                self.input_size.min = min(self.input_size.min, size)
+                self.input_size.value = size
+                self.spec = self.spec.with_input(size)
+        self.update()
+        return self
+
+    def update(self) -> None:
+        """Trace the edited network; refresh the message, the table and the picture."""
+        self.check_result.value = ""
+        self.last_check = None
+        try:
+            self.trace, self.error = trace(self.spec), None
+        except ArchitectureError as exc:
+            self.trace, self.error = None, str(exc)
+        self.message.value = "" if self.error is None else _error_html(self.error)
+        self.check_button.disabled = self.error is not None
+        self.summary.value = self._summary_html()
+        self.redraw()
+
+    @property
+    def changed(self) -> bool:
+        return self.spec != self.base
+
+    @property
+    def total_params(self) -> Optional[int]:
+        return None if self.trace is None else self.trace.total_params
+
+    def _summary_html(self) -> str:
+        base = trace(self.base)
+        brows = {r.name: r for r in base.rows}
+        if self.trace is None:
+            return (f"<b>{_esc(self.spec.title)}</b>: no table, the network cannot run as set "
+                    f"(unchanged it has {base.total_params:,} parameters).")
+        head = "<tr><th>layer</th><th>output</th><th>parameters</th><th>change</th></tr>"
+        lines = [f"<tr><td>input</td><td>{'×'.join(map(str, self.trace.input_shape))}</td><td></td><td></td></tr>"]
+        for r in self.trace.rows:
+            if r.kind not in SIZE_KINDS:
+                continue
+            b = brows.get(r.name)
+            delta = "" if b is None or b.params == r.params else f"{r.params - b.params:+,}"
+            shape_changed = b is not None and b.out_shape != r.out_shape
+            style = ' style="background:#fff3e0"' if r.name == self.layer.value else ""
+            shape = "×".join(map(str, r.out_shape))
+            shape = f"<b>{shape}</b>" if shape_changed else shape
+            lines.append(f"<tr{style}><td>{_esc(r.name)}</td><td>{shape}</td><td style='text-align:right'>"
+                         f"{r.params:,}</td><td style='text-align:right'>{delta}</td></tr>")
+        total = self.trace.total_params
+        d = total - base.total_params
+        lines.append(f"<tr><td><b>total</b></td><td></td><td style='text-align:right'><b>{total:,}</b></td>"
+                     f"<td style='text-align:right'>{'' if d == 0 else f'{d:+,}'}</td></tr>")
+        return f"<table style='font-size:90%'>{head}{''.join(lines)}</table>"
+
+    def _draw(self, fig: Any) -> None:
+        baseline: Optional[Trace] = None
+        if self.changed:
+            try:  # the unedited layers at the same input size, or at their own
+                baseline = trace(self.base.with_input(self.spec.input_shape[1:]))
+            except ArchitectureError:
+                baseline = trace(self.base)
+        if self.trace is not None:
+            plot_layer_sizes(self.trace, highlight=self.layer.value, baseline=baseline, fig=fig)
+        else:  # draw the unedited network with the message over it
+            shown = baseline or trace(self.base)
+            size = "×".join(map(str, shown.input_shape))
+            plot_layer_sizes(shown, highlight=self.layer.value, error=self.error, fig=fig,
+                             title=f"{self.spec.title}: impossible as set (drawn unedited, at {size})")
+
+    # -- the real module
+    def check(self, batch: int = 1) -> bool:
+        """Build ``classicnets.build_model(spec)``, run ``batch`` zero images
+        through it and compare every layer's output shape with the trace.
+        Returns whether all agree; the verdict goes to ``check_result``."""
+        if self.trace is None:
+            self.check_result.value = _error_html(f"nothing to build: {self.error}")
+            return False
+        try:
+            import torch
+
+            from .models import build_model
+
+            model = build_model(self.spec).eval()
+            seen: Dict[str, Tuple[int, ...]] = {}
+            hooks = []
+            for block in (model.features, model.classifier):
+                for name, module in block.named_children():
+                    hooks.append(module.register_forward_hook(
+                        lambda _m, _i, o, name=name: seen.__setitem__(name, tuple(o.shape[1:]))))
+            try:
+                with torch.no_grad():
+                    out = model(torch.zeros(batch, *self.spec.input_shape))
+            finally:
+                for h in hooks:
+                    h.remove()
+        except Exception as exc:  # a failure of the real module is a finding, not a crash
+            self.check_result.value = _error_html(f"the real module failed: {type(exc).__name__}: {exc}")
+            self.last_check = None
+            return False
+        traced = {r.name: tuple(r.out_shape) for r in self.trace.rows}
+        self.last_check = {name: (traced[name], shape) for name, shape in seen.items() if name in traced}
+        bad = [f"{n}: traced {'×'.join(map(str, t))}, ran {'×'.join(map(str, s))}"
+               for n, (t, s) in self.last_check.items() if t != s]
+        if bad:
+            self.check_result.value = _error_html("the forward pass disagrees with the arithmetic — " + "; ".join(bad))
+            return False
+        params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        if params != self.trace.total_params:
+            self.check_result.value = _error_html(
+                f"shapes agree, but the module has {params:,} trainable parameters where the arithmetic "
+                f"counts {self.trace.total_params:,}")
+            return False
+        self.check_result.value = _ok_html(
+            f"built and ran: all {len(self.last_check)} layers give the traced shapes; output "
+            f"{tuple(out.shape)}, {params:,} trainable parameters as counted")
+        return True
+
+    def _describe(self) -> str:
+        if self.trace is None:
+            return f"{self.spec.title}: {self.error}"
+        return (f"{self.spec.title} at {'×'.join(map(str, self.spec.input_shape))}: "
+                f"{self.trace.total_params:,} parameters")
+
+
+def network_explorer(net: str = "lenet5", variant: Optional[str] = None, layer: Optional[str] = None,
+                     *, spec: Optional[NetSpec] = None, **values: Any) -> NetworkExplorer:
+    """``NetworkExplorer(net, variant, layer, spec=None, **values)``; e.g.
+    ``network_explorer("alexnet", "paper", layer="conv1", kernel=7)``, or
+    ``network_explorer(spec=spec_from_module(torchvision.models.alexnet(), (3, 224, 224)))``
+    for any other description (offered as one more entry of the network dropdown)."""
+    return NetworkExplorer(net, variant, layer, spec=spec, **values)
