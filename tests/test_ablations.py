@@ -1,0 +1,300 @@
+"""classicnets.ablations (chapter 05's experiments), classicnets.alexnet_training and
+benchmarks/train_alexnet_gpu.py (chapter 06), on tiny settings that run in seconds on a CPU."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from classicnets import ablations as ab  # noqa: E402
+from classicnets import alexnet_training as at  # noqa: E402
+from classicnets.arithmetic import trace  # noqa: E402
+from classicnets.layers import Dropout, LRN  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+#: A setup small enough for tests: 2-map convolutions, a few dozen images, one epoch.
+TINY = ab.Setup(n_train=64, n_test=64, epochs=1, batch_size=32, widths=(2, 2, 2, 2, 2), hidden=8)
+VERDICTS = {"reproduces", "partly", "within noise", "does not reproduce", "inconclusive"}
+
+
+@pytest.fixture(autouse=True)
+def one_thread_and_no_figures():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+    plt.close("all")
+
+
+# --------------------------------------------------------------------------- the network
+
+
+def test_mini_alexnet_has_alexnets_layer_order_and_equal_pooling_arms():
+    spec = ab.mini_alexnet_spec()
+    kinds = [l.kind for l in spec.layers]
+    assert kinds.count("conv") == 5 and kinds.count("pool") == 3 and kinds.count("linear") == 3
+    assert [l.name for l in spec.layers if l.kind == "dropout"] == ["drop1", "drop2"]
+    t_overlap, t_plain = trace(ab.mini_alexnet_spec(pool="overlap")), trace(ab.mini_alexnet_spec(pool="no-overlap"))
+    pools = lambda t: [r.out_shape for r in t.rows if r.kind == "pool"]  # noqa: E731
+    assert pools(t_overlap) == pools(t_plain) == [(16, 16, 16), (32, 8, 8), (32, 4, 4)]
+    assert t_overlap.total_params == t_plain.total_params
+    assert trace(spec).total_params < 300_000
+    lrn = ab.mini_alexnet_spec(lrn=True)
+    assert [l.name for l in lrn.layers if isinstance(l, LRN)] == ["norm1", "norm2"]
+    assert lrn.layer("norm1").k == 2.0 and lrn.layer("norm1").alpha == 1e-4
+    assert not [l for l in ab.mini_alexnet_spec(dropout=0).layers if isinstance(l, Dropout)]
+    assert {l.fn for l in ab.mini_alexnet_spec(act="tanh").layers if l.kind == "act"} == {"tanh"}
+
+
+@pytest.mark.parametrize("bad", [dict(pool="average"), dict(widths=(1, 2, 3)), dict(dropout=1.0)])
+def test_mini_alexnet_rejects_bad_settings(bad):
+    with pytest.raises(ValueError):
+        ab.mini_alexnet_spec(**bad)
+
+
+def test_build_is_seeded_and_scales_the_same_draws_for_each_activation():
+    spec = ab.mini_alexnet_spec(widths=(2, 2, 2, 2, 2), hidden=8)
+    a, b = ab.build(spec, 3), ab.build(spec, 3)
+    for (n, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
+        assert torch.equal(p, q), n
+    assert a(torch.zeros(2, 1, 32, 32)).shape == (2, 10)
+    relu = ab.build(spec, 0)
+    tanh = ab.build(ab.mini_alexnet_spec(act="tanh", widths=(2, 2, 2, 2, 2), hidden=8), 0)
+    ratio = tanh.features.conv2.weight / relu.features.conv2.weight
+    assert torch.allclose(ratio, torch.full_like(ratio, (5 / 3) / math.sqrt(2)), atol=1e-5)
+    assert torch.count_nonzero(relu.classifier.fc3.weight) == 0  # zero output layer: loss starts at log 10
+    assert torch.count_nonzero(relu.features.conv1.bias) == 0
+    default = ab.build(spec, 0, init="pytorch")
+    assert torch.count_nonzero(default.classifier.fc3.weight) > 0
+    with pytest.raises(ValueError, match="init"):
+        ab.build(spec, 0, init="xavier")
+
+
+@pytest.mark.parametrize("size", [5, 4, 3, 1])
+def test_band_lrn_computes_what_local_response_norm_does(size):
+    torch.manual_seed(size)
+    ref = nn.LocalResponseNorm(size, alpha=5e-4, beta=0.75, k=2.0)
+    fast = ab.band_lrn(ref)
+    x = torch.randn(3, 7, 5, 6) * 40  # large activations, so the neighbours matter
+    assert torch.allclose(fast(x), ref(x), rtol=1e-5, atol=1e-5)
+    cl = x.contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(fast(cl), ref(cl), rtol=1e-5, atol=1e-5)
+    assert not list(fast.parameters())
+
+
+def test_build_swaps_in_the_fast_lrn_and_lrn_share_sees_it():
+    spec = ab.mini_alexnet_spec(lrn=True, widths=(4, 4, 4, 4, 4), hidden=8)
+    fast, slow = ab.build(spec, 0), ab.build(spec, 0, fast_lrn=False)
+    assert type(fast.features.norm1).__name__ == "BandLRN"
+    assert isinstance(slow.features.norm1, nn.LocalResponseNorm)
+    x = torch.randn(4, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(fast(x), slow(x), atol=1e-6)
+    share = ab.lrn_share(fast, x)
+    assert 0 <= share < 0.01  # standardised inputs: α·Σa² is tiny next to k
+    assert ab.lrn_share(fast, x * 1000) > share
+    assert ab.lrn_share(ab.build(ab.mini_alexnet_spec(widths=(2, 2, 2, 2, 2), hidden=8)), x) == 0.0
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def test_smoothed_and_steps_to():
+    assert ab.smoothed([1, 0, 1, 0], 2) == [1, 0.5, 0.5, 0.5]
+    errors = [0.9] * 5 + [0.2] * 5
+    assert ab.steps_to(errors, 0.25, 3) == 8  # the first step whose last 3 batches average ≤ 0.25
+    assert ab.steps_to(errors, 0.1, 3) is None
+    assert ab.steps_to([0.0] * 5, 0.25, 10) is None  # never a full window
+
+
+def test_accuracy_standard_error():
+    assert ab.accuracy_se(0.5, 100) == pytest.approx(0.05)
+    assert ab.accuracy_se(1.0, 100) < 1e-5
+
+
+def _arm(label, train, test):
+    return ab.Arm(label, ab.mini_alexnet_spec(), history=[], train_acc=train, test_acc=test, seconds=1.0)
+
+
+@pytest.mark.parametrize("ours, alt, verdict", [
+    ((0.95, 0.90), (0.95, 0.80), "reproduces"),
+    ((0.95, 0.80), (0.95, 0.801), "within noise"),
+    ((0.95, 0.80), (0.95, 0.90), "does not reproduce"),
+])  # fmt: skip
+def test_accuracy_verdicts(ours, alt, verdict):
+    r = ab._accuracy_result("x", "claim", "paper", _arm("a", *ours), _arm("b", *alt), ab.SMALL, "setup",
+                            why_noise="noise", why_opposite="opposite")  # fmt: skip
+    assert r.verdict == verdict
+    assert r.why == {"reproduces": "", "within noise": "noise", "does not reproduce": "opposite"}[verdict]
+
+
+@pytest.mark.parametrize("ours, alt, verdict", [
+    ((0.90, 0.85), (1.00, 0.85), "reproduces"),  # gap 15 → 5 pp, same test accuracy
+    ((0.80, 0.75), (1.00, 0.85), "partly"),  # gap shrinks, test accuracy drops
+    ((1.00, 0.85), (1.00, 0.851), "within noise"),
+    ((1.00, 0.70), (0.90, 0.85), "does not reproduce"),  # the gap grows
+])  # fmt: skip
+def test_overfitting_verdicts(ours, alt, verdict):
+    r = ab._overfitting_result("x", "claim", "paper", _arm("a", *ours), _arm("b", *alt), ab.SMALL, "setup",
+                               why_slow="slow", why_none="none")  # fmt: skip
+    assert r.verdict == verdict
+    assert r.numbers["gap_shrink"] == pytest.approx((alt[0] - alt[1]) - (ours[0] - ours[1]))
+
+
+# --------------------------------------------------------------------------- the experiments, tiny
+
+
+def test_every_experiment_runs_tiny_and_reports_claim_number_measurement_verdict():
+    ab.clear_cache()
+    results = [
+        ab.relu_vs_tanh(TINY, progress=False),
+        ab.dropout_gap(TINY, progress=False),
+        ab.overlap_pooling(TINY, progress=False),
+        ab.lrn_vs_none(TINY, progress=False),
+        ab.augmentation(TINY, progress=False),
+    ]
+    for r in results:
+        assert r.verdict in VERDICTS, r
+        assert r.claim and r.paper and r.measured and r.setup
+        assert len(r.arms) == 2
+        text = r.summary()
+        assert r.name in text and r.paper in text and r.measured in text
+        if r.verdict not in ("reproduces",):
+            assert r.why, f"{r.name}: a verdict other than 'reproduces' must say why"
+    table = ab.results_table(results)
+    assert table.count("\n") == 2 + len(results) - 1
+    assert "6×" in table and "**" in table
+    # the default network is trained once and shared by four experiments
+    assert results[2].arms["3×3 stride 2"].extra.get("shared")
+    assert results[3].arms["no LRN"].extra.get("shared")
+    assert results[4].arms["no augmentation"].extra.get("shared")
+    assert "neighbour_share" in results[3].numbers
+    fig = ab.plot_arms(results)
+    assert fig.axes and len(fig.axes[0].patches) == 2 * 8  # 4 experiments × 2 arms (ReLU/tanh counts steps: not drawn)
+    assert results[0].plot().axes[0].get_xlabel() == "mini-batch step"
+
+
+def test_relu_vs_tanh_counts_steps_and_picks_each_networks_fastest_rate():
+    r = ab.relu_vs_tanh(TINY, target=0.99, window=2, lrs=(0.01, 0.02), progress=False)  # any net gets there
+    assert r.numbers["steps_relu"] == 2 and r.numbers["steps_tanh"] == 2
+    assert r.verdict == "within noise" and r.numbers["speedup"] == 1
+    assert "fastest of lr 0.01, 0.02" in r.setup
+    never = ab.relu_vs_tanh(TINY, target=0.0, window=2, progress=False)
+    assert never.verdict == "inconclusive" and "neither reached" in never.measured
+
+
+def test_experiments_are_seeded():
+    ab.clear_cache()
+    a = ab.dropout_gap(TINY, progress=False)
+    ab.clear_cache()
+    b = ab.dropout_gap(TINY, progress=False)
+    assert a.measured == b.measured
+
+
+def test_setup_overrides():
+    s = ab._setup(None, ab.SMALL, {"widths": [1, 2, 3, 4, 5], "epochs": 3})
+    assert s.widths == (1, 2, 3, 4, 5) and s.epochs == 3 and s.n_train == ab.SMALL.n_train
+    assert "1000 training images" in ab.SMALL.describe()
+
+
+# --------------------------------------------------------------------------- chapter 06: training AlexNet
+
+TINY_RUN = dict(device="cpu", epochs=1, input_size=67, subset=(96, 64), batch_size=32, progress=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_run():
+    torch.set_num_threads(1)
+    return at.train_alexnet_fashion(**TINY_RUN)
+
+
+def test_train_alexnet_fashion_on_cpu(tiny_run):
+    run = tiny_run
+    assert run.device_type == "cpu" and "CPU" in run.device
+    assert run.recipe.input_size == 67 and run.recipe.n_train == 96 and run.recipe.n_test == 64
+    assert run.recipe.amp is False and run.recipe.channels_last is False  # resolved for the CPU
+    assert run.parameters == trace(run.model.spec).total_params
+    assert run.model.spec.input_shape == (1, 67, 67) and trace(run.model.spec).flatten_size() == 256
+    assert len(run.history) == 1 and 0 <= run.test_acc <= 1
+    assert run.seconds == pytest.approx(run.train_seconds + run.eval_seconds)
+    assert "test accuracy" in run.summary()
+
+
+def test_record_round_trip(tiny_run, tmp_path):
+    rec = tiny_run.to_record()
+    for key in ("device", "torch", "cuda", "date", "config", "history", "test_acc", "seconds"):
+        assert key in rec
+    assert rec["schema"] == at.RECORD_SCHEMA and rec["config"]["input_size"] == 67
+    path = tiny_run.save(tmp_path / "r.json")
+    loaded = at.load_record(path)
+    assert loaded["test_acc"] == pytest.approx(tiny_run.test_acc)
+    h = at.record_history(loaded)
+    assert [r.test_acc for r in h] == [r.test_acc for r in tiny_run.history]
+    assert "recorded on" in at.record_label(loaded) and "test accuracy" in at.describe_record(loaded)
+    fig = at.plot_runs(tiny_run, loaded)
+    assert len(fig.axes) == 2
+    assert at.load_record(tmp_path / "missing.json") is None
+    (tmp_path / "bad.json").write_text(json.dumps({"schema": "other"}))
+    with pytest.raises(ValueError, match="not an AlexNet"):
+        at.load_record(tmp_path / "bad.json")
+    with pytest.raises(ValueError, match="nothing to plot"):
+        at.plot_runs()
+
+
+def test_recipes():
+    assert at.GPU_RECIPE.input_size == 224 and at.GPU_RECIPE.epochs == 10 and at.GPU_RECIPE.n_train is None
+    assert at.CPU_RECIPE.input_size >= 67  # the smallest input AlexNet's last pooling accepts
+    assert at.GPU_RECIPE.resolved("cuda").amp and at.GPU_RECIPE.resolved("cuda").channels_last
+    assert not at.GPU_RECIPE.resolved("cpu").amp
+    assert "224×224" in at.GPU_RECIPE.describe()
+    with pytest.raises(ValueError, match="init"):
+        at.train_alexnet_fashion(device="cpu", init="xavier", progress=False)
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("train_alexnet_gpu", REPO / "benchmarks" / "train_alexnet_gpu.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_script_code_path_on_cpu(tmp_path, capsys):
+    script = _script()
+    out = tmp_path / "alexnet_fashion_cpu.json"
+    argv = ["--device", "cpu", "--input-size", "67", "--epochs", "1", "--subset", "64", "32", "--batch-size", "32",
+            "--out", str(out)]  # fmt: skip
+    assert script.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "targets:" in printed and "record written" in printed
+    rec = at.load_record(out)
+    assert rec["device_type"] == "cpu" and rec["config"]["n_train"] == 64 and len(rec["history"]) == 1
+    assert rec["command"] == at.RECORD_COMMAND
+
+
+def test_benchmark_script_keeps_the_default_record_for_full_gpu_runs(capsys):
+    script = _script()
+    assert script.main(["--device", "cpu"]) == 2
+    assert "pass --out" in capsys.readouterr().err
+    assert script.main(["--device", "cuda", "--epochs", "1"]) == 2  # not the full recipe
+    assert not at.RECORD_PATH.exists() or at.load_record() is not None
+
+
+def test_test_split_is_the_runs_test_set(tiny_run):
+    from classicnets.data import load_fashion_mnist
+
+    r = tiny_run.recipe
+    split = at.test_split(r)
+    full = load_fashion_mnist(resize=r.input_size, n_train=r.n_train, n_test=r.n_test, seed=r.seed, progress=False)
+    assert len(split.x_train) == 0
+    assert torch.equal(split.x_test, full.x_test) and torch.equal(split.y_test, full.y_test)
