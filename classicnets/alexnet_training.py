@@ -36,14 +36,14 @@ returns ``None`` when no GPU run has been recorded.
 """
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
-import platform
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
+
+from .envinfo import environment
 
 RECORD_PATH = Path(__file__).resolve().parent / "records" / "alexnet_fashion_gpu.json"
 RECORD_SCHEMA = "classicnets.alexnet_fashion/1"
@@ -175,36 +175,6 @@ class AlexNetRun:
         return out
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "CPU"
-
-
-def _environment(device: Any) -> Dict[str, Any]:
-    import torch
-
-    env: Dict[str, Any] = {
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "python": platform.python_version(),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "host_cpus": os.cpu_count(),
-    }
-    if device.type == "cuda":
-        props = torch.cuda.get_device_properties(device)
-        env.update(device_name=torch.cuda.get_device_name(device), cudnn=torch.backends.cudnn.version(),
-                   gpu_memory_gib=round(props.total_memory / 2**30, 1), capability=f"{props.major}.{props.minor}")  # fmt: skip
-    else:
-        env.update(device_name=f"{_cpu_name()} (CPU, {torch.get_num_threads()} thread(s))", threads=torch.get_num_threads())
-    return env
-
-
 def train_alexnet_fashion(
     device: Any = None,
     epochs: Optional[int] = None,
@@ -269,7 +239,7 @@ def train_alexnet_fashion(
             weight_decay=r.weight_decay, seed=r.seed, device=dev, augment=augment, progress=progress,
             channels_last=bool(r.channels_last), amp=bool(r.amp), schedule=r.schedule,
         )  # fmt: skip
-        env = _environment(dev)
+        env = environment(dev)
     finally:
         torch.set_num_threads(threads_before)
     return AlexNetRun(

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .layers import (
-    Act, AdaptivePool, BatchNorm, Conv, Dropout, Flatten, Layer, Linear, LRN, NetSpec, Pool,
+    Act, AdaptivePool, BatchNorm, Conv, Dropout, Flatten, Linear, LRN, NetSpec, Pool,
     RBF, pair,
 )
 

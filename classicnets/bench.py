@@ -46,13 +46,10 @@ import argparse
 import contextlib
 import gc
 import math
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -60,8 +57,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 import torch
 import torch.nn.functional as F
 
-from . import __version__
 from .bench_report import RECORDS_DIR, BenchResult, MODE_ORDER, reference_text
+from .envinfo import environment
 from .models import alexnet, lenet5
 
 __all__ = [
@@ -445,47 +442,6 @@ def mode_skip_reason(mode: str, device: torch.device, force: bool = False) -> Op
         return ("bf16 autocast runs on a CPU but is slow on most CPUs and says nothing about a GPU "
                 "(force_modes=True / --force-modes runs it)")
     return None
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def environment(device: torch.device) -> Dict[str, Any]:
-    """Where and when: device name, versions, date (UTC, ISO 8601)."""
-    env: Dict[str, Any] = {
-        "device_type": device.type,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "classicnets": __version__,
-        "cpu": _cpu_name(),
-        "cpu_threads": torch.get_num_threads(),
-    }
-    if device.type == "cuda":
-        props = torch.cuda.get_device_properties(device)
-        env.update(device_name=props.name, capability=f"{props.major}.{props.minor}",
-                   multiprocessors=props.multi_processor_count, gpu_memory_gb=round(props.total_memory / 2**30, 1))
-        try:
-            env["driver"] = subprocess.run(
-                ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                capture_output=True, text=True, timeout=10).stdout.strip().splitlines()[0]
-        except Exception:
-            pass
-    else:
-        n = env["cpu_threads"]
-        env["device_name"] = f"CPU: {env['cpu']} ({n} thread{'s' if n != 1 else ''})"
-    return env
 
 
 # --------------------------------------------------------------------------- running

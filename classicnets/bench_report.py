@@ -221,7 +221,8 @@ def _is_bench_file(path: Path) -> bool:
         schema = json.loads(path.read_text()).get("schema", SCHEMA)
     except (ValueError, AttributeError):
         return True  # malformed: let load_record say what is wrong
-    return not (isinstance(schema, str) and schema != SCHEMA and not schema.startswith("classicnets.bench"))
+    # another classicnets record (e.g. "classicnets.alexnet_fashion/1"): not ours to load
+    return not (isinstance(schema, str) and schema.startswith("classicnets.") and not schema.startswith("classicnets.bench"))
 
 
 def load_records(folder: Union[str, Path, None] = None, *, gpu_only: bool = True) -> List[BenchResult]:

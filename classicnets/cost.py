@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
-from .arithmetic import Row, Trace, trace
-from .layers import Conv, Linear, NetSpec
+from .arithmetic import Trace, trace
+from .layers import Conv, NetSpec
 
 #: Memory of one NVIDIA GTX 580 as used by Krizhevsky et al. (2012): "only 3GB".
 GTX580_BYTES = 3 * 2**30

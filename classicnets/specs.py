@@ -7,7 +7,7 @@ Shape comments give ``(C, H, W)`` after each layer at the default input.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Tuple
 
 from .layers import (
     Act, Conv, Dropout, IntPair, Linear, LRN, NetSpec, Pool, RBF, pair,

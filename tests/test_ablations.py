@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
