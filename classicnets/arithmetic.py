@@ -183,22 +183,44 @@ class Trace:
     def as_dicts(self, kinds: Optional[Sequence[str]] = None) -> List[Dict[str, object]]:
         return [r.as_dict() for r in self.rows if kinds is None or r.kind in kinds]
 
-    def table(self, kinds: Optional[Sequence[str]] = ("conv", "pool", "adaptive_pool", "linear", "rbf")) -> str:
-        """A Markdown table (the chapters display it with IPython's Markdown)."""
-        head = ["layer", "kind", "detail", "output", "params", "MACs", "receptive field", "jump"]
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines.append(f"| input | | | {_fmt_shape(self.input_shape)} | | | 1 | 1 |")
+    def table(
+        self,
+        kinds: Optional[Sequence[str]] = ("conv", "pool", "adaptive_pool", "linear", "rbf"),
+        columns: Sequence[str] = ("kind", "detail", "output", "params", "macs", "rf", "jump"),
+    ) -> str:
+        """A Markdown table, one row per layer of the given ``kinds`` (None: all),
+        with the chosen ``columns`` of :data:`TABLE_COLUMNS` (the chapters
+        display it with IPython's ``Markdown``)."""
+        unknown = [c for c in columns if c not in TABLE_COLUMNS]
+        if unknown:
+            raise ValueError(f"unknown column(s) {unknown}: choose from {', '.join(TABLE_COLUMNS)}")
+        totals = {"params": self.total_params, "macs": self.total_macs, "connections": self.total_connections}
+        start = {"output": _fmt_shape(self.input_shape), "rf": "1", "jump": "1"}
+
+        def line(cells: Sequence[str]) -> str:
+            return "| " + " | ".join(cells) + " |"
+
+        lines = [line(["layer"] + [TABLE_COLUMNS[c] for c in columns]), "|" + "---|" * (len(columns) + 1)]
+        lines.append(line(["input"] + [start.get(c, "") for c in columns]))
         for r in self.rows:
-            if kinds is not None and r.kind not in kinds:
-                continue
-            rf = "" if r.rf is None else _fmt_hw(r.rf)
-            jump = "" if r.jump is None else _fmt_hw(r.jump)
-            lines.append(
-                f"| {r.name} | {r.kind} | {r.detail} | {_fmt_shape(r.out_shape)} | {r.params:,} | "
-                f"{r.macs:,} | {rf} | {jump} |"
-            )
-        lines.append(f"| **total** | | | | **{self.total_params:,}** | **{self.total_macs:,}** | | |")
+            if kinds is None or r.kind in kinds:
+                d = r.as_dict()
+                lines.append(line([r.name] + [_cell(d[c]) for c in columns]))
+        lines.append(line(["**total**"] + [f"**{totals[c]:,}**" if c in totals else "" for c in columns]))
         return "\n".join(lines)
+
+
+#: The columns :meth:`Trace.table` can show, with their headings.
+TABLE_COLUMNS = {
+    "kind": "kind", "detail": "detail", "output": "output", "params": "params", "macs": "MACs",
+    "connections": "connections", "rf": "receptive field", "jump": "jump",
+}
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 # --------------------------------------------------------------------------- tracing

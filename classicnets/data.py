@@ -32,7 +32,10 @@ import functools
 import gzip
 import hashlib
 import os
+import socket
 import tempfile
+import threading
+import urllib.parse
 import urllib.request
 import zlib
 from dataclasses import dataclass, field, replace
@@ -483,6 +486,24 @@ def _open_url(url: str, timeout: float = 30.0) -> BinaryIO:
     """Open ``url`` for reading (tests replace this to simulate a server)."""
     request = urllib.request.Request(url, headers={"User-Agent": "classicnets"})
     return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (http(s) URLs from the table above)
+
+
+def can_download(info: "DatasetInfo", timeout: float = 3.0) -> bool:
+    """Does the first download server of ``info`` accept a connection within
+    ``timeout`` seconds? (Lets a notebook skip a download quickly offline.)"""
+    parts = urllib.parse.urlsplit(info.urls[0])
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    answered = threading.Event()
+
+    def probe() -> None:  # in a thread: a name lookup can hang past any socket timeout
+        try:
+            socket.create_connection((parts.hostname, port), timeout=timeout).close()
+            answered.set()
+        except OSError:
+            pass
+
+    threading.Thread(target=probe, daemon=True).start()
+    return answered.wait(timeout + 1)
 
 
 def download_file(

@@ -412,3 +412,22 @@ def test_second_mirror_is_tried(fake, isolated, monkeypatch):
 
     monkeypatch.setattr(D, "_open_url", serve)
     assert D.load_fashion_mnist(progress=False).x_test.shape == (6, 1, 28, 28)
+
+
+def test_can_download_says_quickly_whether_the_server_answers(monkeypatch):
+    import socket
+
+    from classicnets.data import MNIST, can_download
+
+    class Conn:
+        def close(self):
+            pass
+
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: Conn())
+    assert can_download(MNIST, timeout=0.5) is True
+
+    def refuse(*a, **k):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    assert can_download(MNIST, timeout=0.5) is False

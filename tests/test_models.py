@@ -206,3 +206,15 @@ def test_edited_paper_layers_build_what_the_trace_says(layer, changes):
     t = trace(spec)
     assert all(seen[r.name] == r.out_shape for r in t.rows if r.name in seen)
     assert sum(p.numel() for p in model.parameters()) == t.total_params
+
+
+def test_trace_table_shows_the_chosen_columns_and_totals():
+    t = trace(lenet5_spec("paper"))
+    md = t.table(columns=("output", "params", "connections")).splitlines()
+    assert md[0] == "| layer | output | params | connections |"
+    assert md[2] == "| input | 1×32×32 |  |  |"
+    assert "| C3 | 16×10×10 | 1,516 | 151,600 |" in md
+    assert md[-1] == "| **total** |  | **60,000** | **340,908** |"
+    assert len(t.table(kinds=None).splitlines()) == len(t.rows) + 4
+    with pytest.raises(ValueError, match="unknown column"):
+        t.table(columns=("flops",))
