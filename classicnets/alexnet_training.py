@@ -298,6 +298,40 @@ def describe_record(record: Dict[str, Any]) -> str:
             f"(training + per-epoch tests; targets ≥ {TARGET_TEST_ACC} and ≤ {TARGET_SECONDS:g} s)")  # fmt: skip
 
 
+def record_report(record: Optional[Dict[str, Any]]) -> str:
+    """Markdown: the recorded GPU run epoch by epoch, or how to make the record."""
+    if record is None:
+        where = RECORD_PATH.relative_to(RECORD_PATH.parents[2])
+        return (f"No GPU record has been made yet: `{where}` does not exist. To make it, run this on a machine "
+                f"with an NVIDIA GPU, from the root of the repository (it trains the full recipe, 10 epochs at "
+                f"224×224, and writes the record; commit the JSON file):\n\n```\n{RECORD_COMMAND}\n```")
+    lines = [describe_record(record), "",
+             "| epoch | train loss | train accuracy | test accuracy | seconds (train + test) | images/s |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    for e in record["history"]:
+        lines.append(f"| {e['epoch']} | {e['train_loss']:.4f} | {e['train_acc']:.4f} | {e['test_acc']:.4f} | "
+                     f"{e['seconds'] + e['eval_seconds']:.2f} | {e['images_per_s']:,.0f} |")
+    return "\n".join(lines)
+
+
+def comparison_table(run: AlexNetRun, record: Optional[Dict[str, Any]] = None) -> str:
+    """Markdown: this run, the GPU record (if any), d2l's run and the aim, side by side."""
+    rows = [("this run", f"{run.device} ({run.device_type})", run.recipe, run.test_acc, run.seconds)]
+    if record is not None:
+        rows.append(("GPU record", record_label(record), AlexNetRecipe(**record["config"]), record["test_acc"],
+                     record["seconds"]))
+    lines = ["| | where | input | training images × epochs | test accuracy | seconds |",
+             "|---|---|---|---|---:|---:|"]
+    for name, where, r, acc, sec in rows:
+        lines.append(f"| {name} | {where} | {r.input_size}×{r.input_size} | {r.n_train or 60_000:,} × {r.epochs} | "
+                     f"{acc:.4f} | {sec:.1f} |")
+    ref = D2L_REFERENCE
+    lines.append(f"| d2l (reference) | its GPU | {ref['input_size']}×{ref['input_size']} | 60,000 × {ref['epochs']} | "
+                 f"≈ {ref['test_acc']} | {ref['seconds']:g} |")
+    lines.append(f"| the aim | one H100/H200 | 224×224 | 60,000 × 10 | ≥ {TARGET_TEST_ACC} | ≤ {TARGET_SECONDS:g} |")
+    return "\n".join(lines)
+
+
 def plot_runs(run: Optional[AlexNetRun] = None, record: Optional[Dict[str, Any]] = None) -> Any:
     """Curves of this run and of the recorded GPU run, each labelled with where it ran."""
     from .plots import training_curves
@@ -315,5 +349,5 @@ def plot_runs(run: Optional[AlexNetRun] = None, record: Optional[Dict[str, Any]]
 __all__ = [
     "RECORD_PATH", "RECORD_SCHEMA", "RECORD_COMMAND", "TARGET_TEST_ACC", "TARGET_SECONDS", "D2L_REFERENCE",
     "AlexNetRecipe", "GPU_RECIPE", "CPU_RECIPE", "AlexNetRun", "train_alexnet_fashion", "test_split", "load_record",
-    "record_history", "record_label", "describe_record", "plot_runs",
+    "record_history", "record_label", "describe_record", "record_report", "comparison_table", "plot_runs",
 ]

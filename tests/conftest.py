@@ -244,3 +244,14 @@ def compare_results(cases: List[Dict], got: List[Dict]) -> List[str]:
             problems.append(f"{where}: totals or row count differ")
     assert len(got) == len(cases)
     return problems
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models train fastest on one thread, and a busy machine's other processes can't stall them."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -28,11 +28,8 @@ VERDICTS = {"reproduces", "partly", "within noise", "does not reproduce", "incon
 
 
 @pytest.fixture(autouse=True)
-def one_thread_and_no_figures():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def one_thread_and_no_figures(one_thread):
     yield
-    torch.set_num_threads(before)
     plt.close("all")
 
 
@@ -297,3 +294,14 @@ def test_test_split_is_the_runs_test_set(tiny_run):
     full = load_fashion_mnist(resize=r.input_size, n_train=r.n_train, n_test=r.n_test, seed=r.seed, progress=False)
     assert len(split.x_train) == 0
     assert torch.equal(split.x_test, full.x_test) and torch.equal(split.y_test, full.y_test)
+
+
+def test_record_report_and_comparison_table(tiny_run, tmp_path):
+    assert at.RECORD_COMMAND in at.record_report(None) and "No GPU record" in at.record_report(None)
+    record = at.load_record(tiny_run.save(tmp_path / "r.json"))
+    report = at.record_report(record).splitlines()
+    assert report[0] == at.describe_record(record) and len(report) == 4 + len(record["history"])
+    table = at.comparison_table(tiny_run).splitlines()
+    assert table[2].startswith("| this run |") and f"{tiny_run.test_acc:.4f}" in table[2]
+    assert [l.split("|")[1].strip() for l in table[3:]] == ["d2l (reference)", "the aim"]
+    assert "| GPU record | recorded on" in at.comparison_table(tiny_run, record)

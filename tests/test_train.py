@@ -18,13 +18,7 @@ from classicnets import train as T  # noqa: E402
 TIMING = {"seconds", "images_per_s", "eval_seconds"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These models are tiny: one thread is fastest, and immune to a busy machine's other processes."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread is fastest (conftest)
 
 
 def tiny_net(seed: int = 0, classes: int = 2, dropout: float = 0.0) -> nn.Module:
