@@ -145,6 +145,7 @@ class BenchResult:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
         with os.fdopen(fd, "w") as fh:
             fh.write(self.to_json() + "\n")
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a record is meant to be read
         os.replace(tmp, path)
         self.path = str(path)
         return path

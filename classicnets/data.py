@@ -533,6 +533,7 @@ def download_file(
                     out.write(block)
                     bar.update(len(block))
         verify_file(tmp, spec, info)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a shared data cache is read by others
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
