@@ -7,7 +7,8 @@
 #        (git-ignored, 30 MB): the GPU machine reaches no network, so the data must travel with the tree.
 #   2. the call (device tool):  run(command='bash benchmarks/gpu_session.sh "$OUT"', carry=[".devdata"], timeout_s=600)
 #   3. here, after it:          cp FILES_AT/alexnet_fashion_gpu.json FILES_AT/gpu-record_*.json classicnets/records/
-#        then pytest tests/test_bench.py tests/test_alexnet_training.py and rebuild the book.
+#                               cp FILES_AT/check_harness.json classicnets/records/harness_check_gpu.json
+#        then pytest tests/test_bench.py tests/test_gpu_session.py and rebuild the book (chapters 6 and 7 show them).
 #
 # In the call, in this order (the deadline is 570 s after the start; each phase has its own timeout):
 #   a. AlexNet on Fashion-MNIST, the full GPU recipe  -> alexnet_fashion_gpu.json, train_alexnet.log  (≤ 240 s)

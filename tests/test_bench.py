@@ -415,6 +415,7 @@ def test_gpu_path_runs():
 
 def test_records_of_other_schemas_are_left_to_their_own_loaders(tmp_path):
     (tmp_path / "alexnet_fashion_gpu.json").write_text('{"schema": "classicnets.alexnet_fashion/1", "device": "x"}')
+    (tmp_path / "harness_check_gpu.json").write_text('{"schema": "classicnets.harness_check/1", "cases": []}')
     assert load_records(tmp_path, gpu_only=False) == []
     (tmp_path / "broken.json").write_text('{"schema": "classicnets.bench/1"}')
     with pytest.raises(RecordError):

@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from classicnets import alexnet_training
+from classicnets import alexnet_training, bench_check
 from classicnets.bench_report import load_record
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,30 +65,88 @@ def test_session_sends_back_at_most_eight_loadable_files(smoke):
     assert len(bench_files) == 1
     result = load_record(out / bench_files[0])
     assert result.complete and result.ok()
-    check = json.loads((out / "check_harness.json").read_text())
+    check = bench_check.load_record(out / "check_harness.json")
     assert [c["status"] for c in check["cases"]] == ["ok"]
+    assert "lenet5 train fp32 16" in bench_check.record_text(check)
 
 
 def test_cross_check_compares_three_measurements():
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        import check_harness
-    finally:
-        sys.path.remove(str(REPO / "benchmarks"))
     import torch
 
-    from classicnets import bench
+    from classicnets import bench, bench_check
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         cfg = bench.BenchConfig(name="check", warmup=1, min_sample_s=0.002, samples=3)
-        row = check_harness.check_case(("lenet5", "infer", "fp32", 8), torch.device("cpu"), cfg, 0.002, rounds=2)
-        skipped = check_harness.check_case(("lenet5", "train", "tf32", 8), torch.device("cpu"), cfg, 0.002)
+        row = bench_check.cross_check_case(("lenet5", "infer", "fp32", 8), "cpu", 0.002, rounds=2, cfg=cfg)
+        skipped = bench_check.cross_check_case(("lenet5", "train", "tf32", 8), "cpu", 0.002, cfg=cfg)
     finally:
         torch.set_num_threads(threads)
     assert row["status"] == "ok" and all(len(v) == 2 for v in row["rounds_ms"].values())
     for key in ("harness_ms", "timer_ms", "loop_ms"):
         assert row[key] > 0
     assert row["vs_timer_pct"] == pytest.approx(100 * (row["harness_ms"] / row["timer_ms"] - 1))
+    assert bench_check.largest_deviation([row, skipped]) == max(abs(row["vs_timer_pct"]), abs(row["vs_loop_pct"]))
     assert skipped["status"] == "skipped" and "TF32" in skipped["reason"]
+
+
+def test_independent_step_does_the_harness_work():
+    """The step the cross-check times changes the same parameters the same way as a hand-written one."""
+    import torch
+    import torch.nn.functional as F
+
+    from classicnets import bench_check
+    from classicnets.models import lenet5
+
+    step = bench_check.independent_step("lenet5", "train", "fp32", 4, torch.device("cpu"))
+    cells = [c.cell_contents for c in step.__closure__]  # the closure holds the model and optimizer it trains
+    net = next(c for c in cells if isinstance(c, torch.nn.Module))
+    before = [p.detach().clone() for p in net.parameters()]
+    step()
+    torch.manual_seed(0)
+    ref = lenet5("seed")
+    x = torch.randn(4, 1, 32, 32)
+    y = torch.randint(0, 10, (4,))
+    for p, q in zip(before, ref.parameters()):
+        assert torch.equal(p, q)  # same seed, same initial weights
+    F.cross_entropy(ref(x), y).backward()
+    grads = [p.grad for p in ref.parameters()]
+    for p0, p1, g in zip(before, net.parameters(), grads):
+        assert torch.allclose(p1, p0 - 1e-3 * g, atol=1e-6)  # SGD's first step: momentum buffer = gradient
+    with pytest.raises(ValueError, match="unknown net"):
+        bench_check.independent_step("vgg", "train", "fp32", 4, torch.device("cpu"))
+
+
+def test_pin_malloc_works_on_glibc():
+    import platform
+
+    from classicnets import bench_check
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc's")
+    assert bench_check.pin_malloc() is True
+
+
+def test_cross_check_record_round_trip_and_refusals(tmp_path):
+    rows = [{"case": ["lenet5", "infer", "fp32", 8], "status": "ok", "harness_ms": 1.0, "timer_ms": 1.02,
+             "loop_ms": 0.97, "vs_timer_pct": -1.96, "vs_loop_pct": 3.09},
+            {"case": ["lenet5", "train", "tf32", 8], "status": "skipped", "reason": "TF32 is a tensor-core format"}]
+    record = bench_check.make_record(rows, "cpu", rounds=3)
+    assert record["largest_deviation_pct"] == pytest.approx(3.09)
+    path = bench_check.save_record(record, tmp_path / "check.json")
+    assert bench_check.load_record(path) == json.loads(json.dumps(record))
+    text = bench_check.record_text(bench_check.load_record(path))
+    assert "3 rounds per case" in text and "skipped: TF32" in text and "largest deviation: 3.1% (within 5%)" in text
+    assert bench_check.load_record(tmp_path / "none.json") is None
+    (tmp_path / "bad.json").write_text(json.dumps({"schema": "classicnets.bench/1", "cases": []}))
+    with pytest.raises(ValueError, match="not a harness cross-check record"):
+        bench_check.load_record(tmp_path / "bad.json")
+
+
+def test_a_committed_cross_check_is_a_gpu_record():
+    record = bench_check.load_record()
+    if record is None:
+        pytest.skip("no GPU cross-check recorded yet (benchmarks/gpu_session.sh makes one)")
+    assert record["env"]["device_type"] == "cuda"
+    assert {tuple(c["case"]) for c in record["cases"]} == set(bench_check.GPU_CASES)
