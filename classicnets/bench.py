@@ -36,7 +36,10 @@ How it is timed (the pitfalls a GPU timing must avoid):
 * "% of peak" divides by a dense square matmul timed the same way, in the
   same run, at the mode's precision (fp32 with TF32 off, TF32, bf16);
 * peak memory is ``torch.cuda.max_memory_allocated`` after a reset at the
-  start of the case (model, gradients, optimizer state, activations, input).
+  start of the case (model, gradients, optimizer state, activations, input);
+* on a CPU, glibc's malloc is pinned first (:func:`pin_malloc`), or a step's
+  time depends on whether the allocator happens to return its buffers to the
+  system between calls.
 
 Inputs are random tensors already on the device (no data loading is timed).
 """
@@ -44,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import gc
 import math
 import statistics
@@ -64,7 +68,7 @@ from .models import alexnet, lenet5
 __all__ = [
     "MODES", "NETS", "PRESETS", "Mode", "BenchConfig", "Stats", "Timing", "WallClock", "CudaEventClock",
     "summarize", "measure", "count_flops", "precision_flags", "tf32_active", "tf32_state", "mode_skip_reason",
-    "measure_peaks", "run_case", "run_benchmark", "environment", "preset", "describe", "main",
+    "measure_peaks", "run_case", "run_benchmark", "pin_malloc", "environment", "preset", "describe", "main",
 ]
 
 # --------------------------------------------------------------------------- what is timed
@@ -133,6 +137,7 @@ class BenchConfig:
     force_modes: bool = False  # run modes even where they are skipped by default (CPU bf16/compile)
     compile_mode: Optional[str] = None  # torch.compile(mode=...); None = default
     cpu_threads: Optional[int] = None  # torch.set_num_threads for the run (restored after); None: leave it
+    pin_malloc: bool = True  # on a CPU: stop glibc's malloc returning big buffers to the OS (see pin_malloc)
     lr: float = 1e-3
     seed: int = 0
 
@@ -437,14 +442,37 @@ def mode_skip_reason(mode: str, device: torch.device, force: bool = False) -> Op
         return None
     if m.compile:
         return ("torch.compile on a CPU needs a C++ compiler and tens of seconds per case on a small machine: "
-                "beyond a CPU preset's budget (force_modes=True / --force-modes runs it)")
+                "beyond a CPU preset's budget (`force_modes=True` / `--force-modes` runs it)")
     if m.bf16_autocast:
         return ("bf16 autocast runs on a CPU but is slow on most CPUs and says nothing about a GPU "
-                "(force_modes=True / --force-modes runs it)")
+                "(`force_modes=True` / `--force-modes` runs it)")
     return None
 
 
 # --------------------------------------------------------------------------- running
+
+
+def pin_malloc() -> bool:
+    """Stop glibc's malloc from returning large freed buffers to the operating system.
+
+    By default glibc serves buffers above an adaptive threshold (128 KiB at first) with fresh
+    ``mmap``s and gives freed memory back, so a CPU training step whose activations are a few MB
+    may pay page faults (kernel time) on every call, or not, depending on the allocator's history:
+    seen here, the same LeNet5 step at batch 256 took 17 or 27 ms in two stretches of one process,
+    and a batch-256 step came out slower per image than a batch-64 one. Fixing both thresholds
+    (1 GiB) makes CPU timings measure the network, not the allocator. Process-wide and not undone
+    (a process then keeps its peak memory); ``False`` where glibc is not the allocator.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+    big = 1 << 30
+    try:
+        return bool(libc.mallopt(m_mmap_threshold, big)) and bool(libc.mallopt(m_trim_threshold, big))
+    except AttributeError:
+        return False
 
 
 def _clock(device: torch.device):
@@ -604,15 +632,19 @@ def run_benchmark(config: Any = "auto", device: Any = None, out: Any = None, ver
     threads_before = torch.get_num_threads()
     if cfg.cpu_threads:
         torch.set_num_threads(cfg.cpu_threads)
+    pinned = device.type == "cpu" and cfg.pin_malloc and pin_malloc()
     try:
-        return _run(cfg, device, out, log, t_start, deadline, clock)
+        return _run(cfg, device, out, log, t_start, deadline, clock, pinned)
     finally:
         torch.set_num_threads(threads_before)
 
 
 def _run(cfg: BenchConfig, device: torch.device, out: Any, log: Callable[[str], None], t_start: float,
-         deadline: Optional[float], clock: Any) -> BenchResult:
-    result = BenchResult(preset=cfg.name, env=environment(device), peaks={}, cases=[],
+         deadline: Optional[float], clock: Any, malloc_pinned: bool = False) -> BenchResult:
+    env = environment(device)
+    if device.type == "cpu":
+        env["malloc_pinned"] = malloc_pinned
+    result = BenchResult(preset=cfg.name, env=env, peaks={}, cases=[],
                          config=_config_dict(cfg), complete=False, source="live")
     log(f"{result.label} — {describe(cfg).splitlines()[0]}")
 
@@ -701,6 +733,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--compile-mode", help="torch.compile mode, e.g. max-autotune (default: default mode)")
     p.add_argument("--force-modes", action="store_true", help="run bf16 and compiled modes on a CPU too")
     p.add_argument("--threads", type=int, help="CPU threads for the run (torch.set_num_threads)")
+    p.add_argument("--no-pin-malloc", action="store_true", help="leave glibc's malloc adaptive on a CPU")
     p.add_argument("--out", help="write the JSON record here (a folder, or a .json path); rewritten after each case")
     p.add_argument("--list", action="store_true", help="describe the presets and exit")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-case progress lines")
@@ -741,6 +774,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         changes["force_modes"] = True
     if a.threads:
         changes["cpu_threads"] = a.threads
+    if a.no_pin_malloc:
+        changes["pin_malloc"] = False
     device = torch.device(a.device) if a.device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if a.out and device.type != "cuda":
         target = Path(a.out).resolve()

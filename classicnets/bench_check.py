@@ -18,14 +18,13 @@ the check then affects the three alike.
 On a CPU, glibc's allocator can make the *same* training step differ by half
 its time from one stretch to the next: buffers of a few MB are returned to
 the system and mapped again (page faults: kernel time) or kept (no faults),
-depending on the allocator's history. :func:`pin_malloc` switches that
-adaptation off for the process, so that a CPU check compares timers, not
-allocator states. ``benchmarks/check_harness.py`` is the command line.
+depending on the allocator's history. :func:`classicnets.bench.pin_malloc`
+switches that adaptation off for the process (the harness does so for CPU
+runs), so that a CPU check compares timers, not allocator states. ``benchmarks/check_harness.py`` is the command line.
 """
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -63,20 +62,9 @@ GPU_CASES: List[CheckCase] = [
 CPU_CASES: List[CheckCase] = [
     ("lenet5", "train", "fp32", 256), ("lenet5", "infer", "fp32", 1024),
     ("alexnet", "infer", "fp32", 2), ("alexnet", "train", "fp32", 2)]
+pin_malloc = bench.pin_malloc  # the check pins it on a CPU too (see bench.pin_malloc)
 _BUILD = {"lenet5": (lambda: lenet5("seed"), (1, 32, 32), 10),
           "alexnet": (lambda: alexnet("seed"), (3, 227, 227), 1000)}
-
-
-def pin_malloc() -> bool:
-    """Stop glibc's malloc from returning large freed buffers to the system (and faulting them
-    in again on the next step). Process-wide; ``False`` where glibc is not the allocator."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-        big = 1 << 30
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, big)) and bool(libc.mallopt(M_TRIM_THRESHOLD, big))
-    except (OSError, AttributeError):
-        return False
 
 
 def independent_step(net: str, task: str, mode: str, batch: int, device: torch.device) -> Callable[[], None]:

@@ -60,6 +60,15 @@ def test_environment_is_recorded(tiny):
     assert env["date"][:4].isdigit() and "T" in env["date"]
     assert env["cpu_threads"] == 1
     assert torch.get_num_threads() >= 1  # restored
+    import platform
+
+    assert env["malloc_pinned"] is (platform.libc_ver()[0] == "glibc")  # CPU runs pin glibc's malloc
+
+
+def test_pinning_malloc_can_be_left_off():
+    result = bench.run_benchmark("tiny", device="cpu", verbose=False, cpu_threads=1, pin_malloc=False,
+                                 nets=("lenet5",), tasks=("infer",), modes=("fp32",))
+    assert result.env["malloc_pinned"] is False and result.complete
 
 
 def test_json_round_trip(tiny):

@@ -23,10 +23,8 @@ pytestmark = pytest.mark.browser
 
 SHOTS = ARTIFACTS / "screenshots"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-# Sphinx loads MathJax from this CDN on pages with math (sphinx.ext.mathjax's default mathjax_path).
-# The test machine is offline, so the browser gets an empty stand-in; every other request that
-# leaves 127.0.0.1 is a failure (the book must not need a CDN).
-MATHJAX_CDN = "https://cdn.jsdelivr.net/npm/mathjax@"
+# Every request that leaves the local server is a failure: the book needs no CDN (MathJax too is
+# served from _static/mathjax/, by book/_ext/offline_mathjax.py).
 
 
 class Visit:
@@ -36,7 +34,6 @@ class Visit:
         self.context = chromium.new_context(viewport={"width": viewport[0], "height": viewport[1]})
         self.page = self.context.new_page()
         self.problems: List[str] = []
-        self.stubbed: List[str] = []
         page = self.page
         page.on("console", lambda m: self.problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
         page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
@@ -47,13 +44,8 @@ class Visit:
         page.wait_for_load_state("networkidle")
 
     def _outside(self, route):
-        url = route.request.url
-        if url.startswith(MATHJAX_CDN):
-            self.stubbed.append(url)
-            route.fulfill(status=200, content_type="application/javascript", body="/* MathJax: offline stand-in */")
-        else:
-            self.problems.append(f"request outside the book: {url}")
-            route.abort()
+        self.problems.append(f"request outside the book: {route.request.url}")
+        route.abort()
 
     def broken_images(self) -> List[str]:
         return self.page.evaluate(
@@ -127,6 +119,27 @@ def test_page_loads_cleanly(visit, toc_page):
     assert v.page.locator("main h1").count() >= 1, "the page has no title"
     assert not v.problems, f"{toc_page}:\n" + "\n".join(v.problems)
     assert not broken, f"{toc_page}: broken images {broken}"
+
+
+def test_formulas_are_typeset_offline(visit, built_book):
+    """Every page with math gets MathJax from the book itself and typesets every formula:
+    no raw TeX left, each .math element holds MathJax's output, and no request leaves the server."""
+    pages = [p for p in toc_pages() if 'class="math' in (built_book / f"{p}.html").read_text()]
+    assert pages, "no page has a formula: the check would check nothing"
+    for page in pages:
+        html = (built_book / f"{page}.html").read_text()
+        assert "_static/mathjax/tex-chtml.js" in html and "cdn.jsdelivr" not in html, page
+        v = visit(f"{page}.html")
+        v.page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20000)
+        v.page.evaluate("() => MathJax.startup.promise")
+        counts = v.page.evaluate("""() => {
+            const maths = Array.from(document.querySelectorAll('.math'));
+            return {math: maths.length, typeset: maths.filter(m => m.querySelector('mjx-container')).length,
+                    errors: document.querySelectorAll('mjx-merror').length};
+        }""")
+        assert counts["math"] > 0 and counts["typeset"] == counts["math"], f"{page}: {counts}"
+        assert counts["errors"] == 0, f"{page}: {counts['errors']} formulas MathJax could not parse"
+        assert not v.problems, f"{page}:\n" + "\n".join(v.problems)
 
 
 def test_notebook_page_has_colab_and_download_links(visit, notebook_page, book_url):

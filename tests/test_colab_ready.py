@@ -67,6 +67,9 @@ def test_notebook_starts_with_the_bootstrap_cell(path):
     assert source(cells[0]).rstrip("\n") == bootstrap_cell(), (
         f"{path.name}: the first code cell must be exactly the bootstrap cell of docs/CONTRIBUTING.md"
     )
+    # Colab plumbing, not part of the chapter: the rendered book leaves it out (it still runs)
+    assert "remove-cell" in cells[0].get("metadata", {}).get("tags", []), (
+        f"{path.name}: tag the bootstrap cell remove-cell (docs/CONTRIBUTING.md)")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
