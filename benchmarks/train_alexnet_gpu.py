@@ -86,6 +86,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("GPU:", gpu_line(), flush=True)
     print("recipe:", asdict(recipe), flush=True)
     run = train_alexnet_fashion(device=args.device, recipe=recipe, progress=args.progress)
+    run.command = "python benchmarks/train_alexnet_gpu.py" + "".join(f" {a}" for a in (sys.argv[1:] if argv is None else argv))
     print(f"{'epoch':>5} {'train s':>8} {'images/s':>10} {'loss':>8} {'train acc':>9} {'test acc':>8} {'test s':>7}")
     for r in run.history:
         print(f"{r.epoch:5d} {r.seconds:8.2f} {r.images_per_s:10,.0f} {r.train_loss:8.4f} {r.train_acc:9.4f} "

@@ -30,9 +30,12 @@ inputs (the smallest the network accepts: the last pooling needs a 3×3 map),
 a few thousand images, one epoch.
 
 Records: :meth:`AlexNetRun.to_record` gives ``{schema, device, torch, cuda,
-date, config, history, test_acc, seconds, ...}``; :func:`load_record` reads
+date, config, history, test_acc, seconds, command, ...}``; :func:`load_record` reads
 :data:`RECORD_PATH` (``classicnets/records/alexnet_fashion_gpu.json``) or
-returns ``None`` when no GPU run has been recorded.
+returns ``None`` when no GPU run has been recorded. :data:`CPU_RECORD_PATH`
+holds a longer run on a 2-core CPU (all 60,000 images at 67×67, made by
+:data:`CPU_RECORD_COMMAND`): what a reader without a GPU can expect from a
+quarter of an hour.
 """
 from __future__ import annotations
 
@@ -49,6 +52,10 @@ RECORD_PATH = Path(__file__).resolve().parent / "records" / "alexnet_fashion_gpu
 RECORD_SCHEMA = "classicnets.alexnet_fashion/1"
 #: The one command that makes the GPU record (run from the repository root on a GPU machine).
 RECORD_COMMAND = "python benchmarks/train_alexnet_gpu.py"
+CPU_RECORD_PATH = RECORD_PATH.with_name("alexnet_fashion_cpu.json")
+#: The command that made the CPU record (all the data at the smallest input the network takes).
+CPU_RECORD_COMMAND = ("python benchmarks/train_alexnet_gpu.py --device cpu --input-size 67 --epochs 4 --batch-size 64 "
+                      "--out classicnets/records/alexnet_fashion_cpu.json")
 #: What the full GPU run aims for (the issue's targets; d2l's run: about 0.88 in 181 s).
 TARGET_TEST_ACC = 0.92
 TARGET_SECONDS = 40.0
@@ -117,6 +124,7 @@ class AlexNetRun:
     parameters: int
     env: Dict[str, Any] = field(default_factory=dict)
     model: Any = field(default=None, repr=False)
+    command: Optional[str] = None  # the command line that made the run (for its record)
 
     @property
     def test_acc(self) -> float:
@@ -164,7 +172,7 @@ class AlexNetRun:
             "targets": {"test_acc": TARGET_TEST_ACC, "seconds": TARGET_SECONDS},
             "meets_targets": {"test_acc": self.test_acc >= TARGET_TEST_ACC, "seconds": self.seconds <= TARGET_SECONDS},
             "env": self.env,
-            "command": RECORD_COMMAND,
+            "command": self.command or RECORD_COMMAND,
         }
 
     def save(self, path: Union[str, os.PathLike, None] = None) -> Path:
@@ -288,18 +296,22 @@ def record_history(record: Dict[str, Any]) -> Any:
 
 def record_label(record: Dict[str, Any]) -> str:
     """``"recorded: NVIDIA H100 …, torch 2.x, 2025-…"`` for legends and captions."""
-    return f"recorded on {record['device']} (torch {record['torch']}, CUDA {record.get('cuda')}, {str(record['date'])[:10]})"
+    cuda = f", CUDA {record.get('cuda')}" if record.get("device_type") == "cuda" else ""
+    return f"recorded on {record['device']} (torch {record['torch']}{cuda}, {str(record['date'])[:10]})"
 
 
 def describe_record(record: Dict[str, Any]) -> str:
     cfg = record["config"]
-    return (f"{record_label(record)}: input {cfg['input_size']}×{cfg['input_size']}, {len(record['history'])} epochs, "
+    on_gpu = record.get("device_type") == "cuda"
+    return (f"{record_label(record)}: input {cfg['input_size']}×{cfg['input_size']}, "
+            f"{cfg.get('n_train') or 60_000:,} training images × {len(record['history'])} epochs, "
             f"batch {cfg['batch_size']}: test accuracy {record['test_acc']:.4f}, {record['seconds']:.1f} s "
-            f"(training + per-epoch tests; targets ≥ {TARGET_TEST_ACC} and ≤ {TARGET_SECONDS:g} s)")  # fmt: skip
+            f"(training + per-epoch tests"
+            + (f"; targets ≥ {TARGET_TEST_ACC} and ≤ {TARGET_SECONDS:g} s)" if on_gpu else ")"))  # fmt: skip
 
 
 def record_report(record: Optional[Dict[str, Any]]) -> str:
-    """Markdown: the recorded GPU run epoch by epoch, or how to make the record."""
+    """Markdown: a recorded run epoch by epoch, or (``None``) how to make the GPU record."""
     if record is None:
         where = RECORD_PATH.relative_to(RECORD_PATH.parents[2])
         return (f"No GPU record has been made yet: `{where}` does not exist. To make it, run this on a machine "
@@ -314,12 +326,17 @@ def record_report(record: Optional[Dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def comparison_table(run: AlexNetRun, record: Optional[Dict[str, Any]] = None) -> str:
-    """Markdown: this run, the GPU record (if any), d2l's run and the aim, side by side."""
+def _record_name(record: Dict[str, Any]) -> str:
+    return "GPU record" if record.get("device_type") == "cuda" else f"{str(record.get('device_type')).upper()} record"
+
+
+def comparison_table(run: AlexNetRun, *records: Optional[Dict[str, Any]]) -> str:
+    """Markdown: this run, the recorded runs given (``None``s are skipped), d2l's run and the aim, side by side."""
     rows = [("this run", f"{run.device} ({run.device_type})", run.recipe, run.test_acc, run.seconds)]
-    if record is not None:
-        rows.append(("GPU record", record_label(record), AlexNetRecipe(**record["config"]), record["test_acc"],
-                     record["seconds"]))
+    for record in records:
+        if record is not None:
+            rows.append((_record_name(record), record_label(record), AlexNetRecipe(**record["config"]),
+                         record["test_acc"], record["seconds"]))
     lines = ["| | where | input | training images × epochs | test accuracy | seconds |",
              "|---|---|---|---|---:|---:|"]
     for name, where, r, acc, sec in rows:
@@ -332,13 +349,15 @@ def comparison_table(run: AlexNetRun, record: Optional[Dict[str, Any]] = None) -
     return "\n".join(lines)
 
 
-def plot_runs(run: Optional[AlexNetRun] = None, record: Optional[Dict[str, Any]] = None) -> Any:
-    """Curves of this run and of the recorded GPU run, each labelled with where it ran."""
+def plot_runs(run: Optional[AlexNetRun] = None, *records: Optional[Dict[str, Any]]) -> Any:
+    """Curves of this run and of the recorded runs given (``None``s are skipped), each labelled with where it ran."""
     from .plots import training_curves
 
     runs: Dict[str, Any] = {}
-    if record is not None:
-        runs[f"GPU record ({record['device']})"] = record_history(record)
+    for record in records:
+        if record is not None:
+            size = record["config"]["input_size"]
+            runs[f"{_record_name(record)} ({record['device']}, {size} px)"] = record_history(record)
     if run is not None:
         runs[f"this run ({run.device_type}, {run.recipe.input_size} px)"] = run.history
     if not runs:
@@ -347,7 +366,7 @@ def plot_runs(run: Optional[AlexNetRun] = None, record: Optional[Dict[str, Any]]
 
 
 __all__ = [
-    "RECORD_PATH", "RECORD_SCHEMA", "RECORD_COMMAND", "TARGET_TEST_ACC", "TARGET_SECONDS", "D2L_REFERENCE",
+    "RECORD_PATH", "RECORD_SCHEMA", "RECORD_COMMAND", "CPU_RECORD_PATH", "CPU_RECORD_COMMAND", "TARGET_TEST_ACC", "TARGET_SECONDS", "D2L_REFERENCE",
     "AlexNetRecipe", "GPU_RECIPE", "CPU_RECIPE", "AlexNetRun", "train_alexnet_fashion", "test_split", "load_record",
     "record_history", "record_label", "describe_record", "record_report", "comparison_table", "plot_runs",
 ]

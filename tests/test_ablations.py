@@ -275,7 +275,7 @@ def test_benchmark_script_code_path_on_cpu(tmp_path, capsys):
     assert "targets:" in printed and "record written" in printed
     rec = at.load_record(out)
     assert rec["device_type"] == "cpu" and rec["config"]["n_train"] == 64 and len(rec["history"]) == 1
-    assert rec["command"] == at.RECORD_COMMAND
+    assert rec["command"] == "python benchmarks/train_alexnet_gpu.py " + " ".join(argv)  # what made it
 
 
 def test_benchmark_script_keeps_the_default_record_for_full_gpu_runs(capsys):
@@ -304,4 +304,25 @@ def test_record_report_and_comparison_table(tiny_run, tmp_path):
     table = at.comparison_table(tiny_run).splitlines()
     assert table[2].startswith("| this run |") and f"{tiny_run.test_acc:.4f}" in table[2]
     assert [l.split("|")[1].strip() for l in table[3:]] == ["d2l (reference)", "the aim"]
-    assert "| GPU record | recorded on" in at.comparison_table(tiny_run, record)
+    assert "| CPU record | recorded on" in at.comparison_table(tiny_run, record)  # the tiny run ran on the CPU
+    gpu = {**record, "device_type": "cuda", "device": "NVIDIA H100 80GB HBM3"}
+    rows = at.comparison_table(tiny_run, gpu, None, record).splitlines()
+    assert [l.split("|")[1].strip() for l in rows[2:]] == ["this run", "GPU record", "CPU record", "d2l (reference)",
+                                                          "the aim"]
+    assert "targets ≥" in at.describe_record(gpu) and "targets" not in at.describe_record(record)
+    fig = at.plot_runs(tiny_run, gpu, None, record)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any(l.startswith("GPU record (NVIDIA H100") for l in labels) and any(l.startswith("CPU record") for l in labels)
+
+
+def test_committed_cpu_record_is_what_its_command_makes():
+    record = at.load_record(at.CPU_RECORD_PATH)
+    if record is None:
+        pytest.skip(f"no CPU record committed ({at.CPU_RECORD_COMMAND})")
+    cfg = record["config"]
+    assert record["device_type"] == "cpu" and record["command"] == at.CPU_RECORD_COMMAND
+    assert (cfg["input_size"], cfg["epochs"], cfg["batch_size"]) == (67, 4, 64)
+    assert cfg["n_train"] is None and cfg["n_test"] is None  # all 60,000 / 10,000 images
+    assert len(record["history"]) == cfg["epochs"]
+    assert record["test_acc"] == record["history"][-1]["test_acc"]
+    assert record["seconds"] == pytest.approx(sum(e["seconds"] + e["eval_seconds"] for e in record["history"]))
