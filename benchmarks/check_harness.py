@@ -48,10 +48,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     env = environment(device)
     print(f"{env.get('device_name')} · torch {env.get('torch')}"
           + (f" · malloc pinned: {pinned}" if device.type == "cpu" else ""))
-    rows = bench_check.cross_check(cases, device, min_s, a.rounds)
+    def save(rows: List[dict]) -> None:  # after every case: a run stopped by a timeout keeps what it measured
+        if a.out:
+            bench_check.save_record(bench_check.make_record(rows, device, a.rounds, pinned), a.out)
+
+    rows = bench_check.cross_check(cases, device, min_s, a.rounds, on_row=save)
     if a.out:
-        record = bench_check.make_record(rows, device, a.rounds, pinned)
-        print(f"wrote {bench_check.save_record(record, a.out)}")
+        print(f"wrote {a.out}")
     return 0
 
 

@@ -167,9 +167,11 @@ def cross_check_case(case: CheckCase, device: Any, min_s: float, rounds: int = 3
 
 
 def cross_check(cases: Optional[Sequence[CheckCase]] = None, device: Any = None, min_s: Optional[float] = None,
-                rounds: int = 3, log: Callable[[str], None] = print) -> List[Dict[str, Any]]:
+                rounds: int = 3, log: Callable[[str], None] = print,
+                on_row: Optional[Callable[[List[Dict[str, Any]]], None]] = None) -> List[Dict[str, Any]]:
     """:func:`cross_check_case` for each case (default: :data:`GPU_CASES` or :data:`CPU_CASES`),
-    printing a table row per case and the largest deviation."""
+    printing a table row per case and the largest deviation. ``on_row(rows_so_far)`` is called
+    after each case (the command line saves its record there, so a run cut short keeps its rows)."""
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     cases = list(cases or (GPU_CASES if device.type == "cuda" else CPU_CASES))
     min_s = min_s if min_s is not None else (0.1 if device.type == "cuda" else 0.3)
@@ -178,6 +180,8 @@ def cross_check(cases: Optional[Sequence[CheckCase]] = None, device: Any = None,
     for case in cases:
         row = cross_check_case(case, device, min_s, rounds)
         rows.append(row)
+        if on_row is not None:
+            on_row(rows)
         name = " ".join(map(str, case))
         if row["status"] != "ok":
             log(f"{name:34s} skipped: {row['reason']}")

@@ -91,6 +91,22 @@ def test_cross_check_compares_three_measurements():
     assert skipped["status"] == "skipped" and "TF32" in skipped["reason"]
 
 
+def test_cross_check_prints_a_row_per_case_and_reports_progress():
+    import torch
+
+    lines, seen = [], []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rows = bench_check.cross_check([("lenet5", "infer", "fp32", 4), ("lenet5", "infer", "tf32", 4)], "cpu",
+                                       min_s=0.001, rounds=1, log=lines.append, on_row=lambda r: seen.append(len(r)))
+    finally:
+        torch.set_num_threads(threads)
+    assert seen == [1, 2] and [r["status"] for r in rows] == ["ok", "skipped"]
+    assert lines[0].split()[:2] == ["case", "harness"] and lines[1].startswith("lenet5 infer fp32 4")
+    assert "skipped" in lines[2] and lines[-1].startswith("largest deviation")
+
+
 def test_independent_step_does_the_harness_work():
     """The step the cross-check times changes the same parameters the same way as a hand-written one."""
     import torch
