@@ -18,7 +18,7 @@ the check then affects the three alike.
 On a CPU, glibc's allocator can make the *same* training step differ by half
 its time from one stretch to the next: buffers of a few MB are returned to
 the system and mapped again (page faults: kernel time) or kept (no faults),
-depending on the allocator's history. :func:`classicnets.bench.pin_malloc`
+depending on the allocator's history. :func:`classicnets.timing.pin_malloc`
 switches that adaptation off for the process (the harness does so for CPU
 runs), so that a CPU check compares timers, not allocator states. ``benchmarks/check_harness.py`` is the command line.
 """
@@ -36,7 +36,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn.functional as F
 
-from . import bench
+from . import bench, timing
 from .bench_report import RECORDS_DIR
 from .envinfo import environment
 from .models import alexnet, lenet5
@@ -62,7 +62,7 @@ GPU_CASES: List[CheckCase] = [
 CPU_CASES: List[CheckCase] = [
     ("lenet5", "train", "fp32", 256), ("lenet5", "infer", "fp32", 1024),
     ("alexnet", "infer", "fp32", 2), ("alexnet", "train", "fp32", 2)]
-pin_malloc = bench.pin_malloc  # the check pins it on a CPU too (see bench.pin_malloc)
+pin_malloc = timing.pin_malloc  # the check pins it on a CPU too, as the harness does
 _BUILD = {"lenet5": (lambda: lenet5("seed"), (1, 32, 32), 10),
           "alexnet": (lambda: alexnet("seed"), (3, 227, 227), 1000)}
 
@@ -143,7 +143,7 @@ def cross_check_case(case: CheckCase, device: Any, min_s: float, rounds: int = 3
         return {"case": list(case), "status": "skipped", "reason": reason}
     cfg = cfg or bench.BenchConfig(name="check", warmup=5, min_sample_s=min_s, samples=7)
     times: Dict[str, List[float]] = {"harness": [], "timer": [], "loop": []}
-    with bench.precision_flags(tf32=bench.MODES[mode].tf32, benchmark=True if device.type == "cuda" else None):
+    with timing.precision_flags(tf32=bench.MODES[mode].tf32, benchmark=True if device.type == "cuda" else None):
         step = independent_step(net, task, mode, batch, device)
         for _ in range(3):
             step()

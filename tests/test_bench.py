@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from classicnets import bench, bench_report
+from classicnets import bench, bench_report, timing
 from classicnets.arithmetic import trace
 from classicnets.bench_report import BenchResult, RecordError, load_record, load_records
 from classicnets.specs import alexnet_spec, lenet5_spec
@@ -174,23 +174,23 @@ class FakeClock:
 
 
 def test_summarize():
-    s = bench.summarize([5.0, 1.0, 3.0, 2.0, 4.0])
+    s = timing.summarize([5.0, 1.0, 3.0, 2.0, 4.0])
     assert (s.median, s.min, s.max, s.q1, s.q3, s.n) == (3.0, 1.0, 5.0, 2.0, 4.0, 5)
-    assert bench.summarize([2.0, 1.0]).median == 1.5
-    one = bench.summarize([7.0])
+    assert timing.summarize([2.0, 1.0]).median == 1.5
+    one = timing.summarize([7.0])
     assert one.median == one.q1 == one.q3 == one.min == one.max == 7.0
     with pytest.raises(ValueError):
-        bench.summarize([])
+        timing.summarize([])
 
 
 def test_measure_calibrates_reps_and_takes_the_median_per_call():
     fake = FakeClock()
-    clock = bench.WallClock(timer=fake.timer, sync=fake.sync)
+    clock = timing.WallClock(timer=fake.timer, sync=fake.sync)
 
     def fn():
         fake.now += 0.004  # 4 ms a call
 
-    t = bench.measure(fn, clock, warmup=2, min_sample_s=0.05, samples=5)
+    t = timing.measure(fn, clock, warmup=2, min_sample_s=0.05, samples=5)
     assert t.reps * 0.004 >= 0.05 and t.reps < 2 * 0.05 / 0.004  # long enough, not far beyond
     assert t.stats.median == pytest.approx(0.004) and t.stats.n == 5
     assert t.calls == 2 + 1 + t.reps + 5 * t.reps  # warm-up, first calibration, second calibration, samples
@@ -199,13 +199,13 @@ def test_measure_calibrates_reps_and_takes_the_median_per_call():
 
 def test_measure_median_ignores_an_outlier_sample():
     fake = FakeClock()
-    clock = bench.WallClock(timer=fake.timer, sync=fake.sync)
+    clock = timing.WallClock(timer=fake.timer, sync=fake.sync)
     durations = iter([0.01] * 3 + [0.010, 0.011, 0.5, 0.012, 0.009])  # warm-up, calibration, 5 samples
 
     def fn():
         fake.now += next(durations)
 
-    t = bench.measure(fn, clock, warmup=2, min_sample_s=0.0, samples=5)
+    t = timing.measure(fn, clock, warmup=2, min_sample_s=0.0, samples=5)
     assert t.reps == 1
     assert t.stats.median == pytest.approx(0.011) and t.stats.max == pytest.approx(0.5)
     assert t.stats.min == pytest.approx(0.009)
@@ -214,26 +214,26 @@ def test_measure_median_ignores_an_outlier_sample():
 
 def test_measure_respects_max_reps():
     fake = FakeClock()
-    clock = bench.WallClock(timer=fake.timer, sync=fake.sync)
+    clock = timing.WallClock(timer=fake.timer, sync=fake.sync)
 
     def fn():
         fake.now += 1e-9
 
-    t = bench.measure(fn, clock, warmup=0, min_sample_s=1.0, samples=5, max_reps=1000)
+    t = timing.measure(fn, clock, warmup=0, min_sample_s=1.0, samples=5, max_reps=1000)
     assert t.reps == 1000
 
 
 def test_precision_flags_set_both_and_restore_even_after_an_error():
-    before = bench.tf32_state()
+    before = timing.tf32_state()
     for tf32 in (True, False):
-        with bench.precision_flags(tf32, benchmark=True):
-            assert bench.tf32_active() == (tf32, tf32)  # matmuls and convolutions alike
+        with timing.precision_flags(tf32, benchmark=True):
+            assert timing.tf32_active() == (tf32, tf32)  # matmuls and convolutions alike
             assert torch.backends.cudnn.benchmark
-        assert bench.tf32_state() == before
+        assert timing.tf32_state() == before
     with pytest.raises(RuntimeError):
-        with bench.precision_flags(True, benchmark=not before[-1]):
+        with timing.precision_flags(True, benchmark=not before[-1]):
             raise RuntimeError("boom")
-    assert bench.tf32_state() == before
+    assert timing.tf32_state() == before
 
 
 def test_precision_flags_work_where_the_new_tf32_api_was_used():
@@ -243,10 +243,10 @@ def test_precision_flags_work_where_the_new_tf32_api_was_used():
     conv, rnn = torch.backends.cudnn.conv.fp32_precision, torch.backends.cudnn.rnn.fp32_precision
     try:
         torch.backends.cuda.matmul.fp32_precision = "tf32"  # legacy allow_tf32 can no longer be read
-        before = bench.tf32_state()
-        with bench.precision_flags(False):
-            assert bench.tf32_active() == (False, False)
-        assert bench.tf32_state() == before
+        before = timing.tf32_state()
+        with timing.precision_flags(False):
+            assert timing.tf32_active() == (False, False)
+        assert timing.tf32_state() == before
     finally:
         torch.backends.cuda.matmul.fp32_precision = matmul
         torch.backends.cudnn.conv.fp32_precision, torch.backends.cudnn.rnn.fp32_precision = conv, rnn
