@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import torch  # noqa: E402
 
-from classicnets import bench_check  # noqa: E402
+from classicnets import bench_check, timing  # noqa: E402
 from classicnets.envinfo import environment  # noqa: E402
 
 
@@ -40,7 +40,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     pinned = False
     if device.type == "cpu":
         torch.set_num_threads(a.threads)
-        pinned = a.pin and bench_check.pin_malloc()
+        pinned = a.pin and timing.pin_malloc()
     cases = None
     min_s = a.min_sample_ms / 1e3 if a.min_sample_ms else None
     if a.quick:
@@ -52,7 +52,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if a.out:
             bench_check.save_record(bench_check.make_record(rows, device, a.rounds, pinned), a.out)
 
-    rows = bench_check.cross_check(cases, device, min_s, a.rounds, on_row=save)
+    bench_check.cross_check(cases, device, min_s, a.rounds, on_row=save)
     if a.out:
         print(f"wrote {a.out}")
     return 0

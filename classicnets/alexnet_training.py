@@ -177,10 +177,9 @@ class AlexNetRun:
 
     def save(self, path: Union[str, os.PathLike, None] = None) -> Path:
         """Write :meth:`to_record` as JSON (default :data:`RECORD_PATH`)."""
-        out = Path(path) if path is not None else RECORD_PATH
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(self.to_record(), indent=2) + "\n")
-        return out
+        from .fileio import write_text_atomic
+
+        return write_text_atomic(path if path is not None else RECORD_PATH, json.dumps(self.to_record(), indent=2) + "\n")
 
 
 def train_alexnet_fashion(

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from . import bench, timing
 from .bench_report import RECORDS_DIR
 from .envinfo import environment
+from .fileio import write_text_atomic
 from .models import alexnet, lenet5
 
 _cpp_log = logging.getLogger("torch.utils.cpp_extension")
@@ -50,7 +51,7 @@ finally:
     _cpp_log.setLevel(_level)
 
 __all__ = ["GPU_CASES", "CPU_CASES", "SCHEMA", "RECORD_PATH", "independent_step", "plain_loop", "cross_check_case",
-           "cross_check", "largest_deviation", "pin_malloc", "make_record", "save_record", "load_record", "record_text"]
+           "cross_check", "largest_deviation", "make_record", "save_record", "load_record", "record_text"]
 
 SCHEMA = "classicnets.harness_check/1"
 RECORD_PATH = RECORDS_DIR / "harness_check_gpu.json"  # made by benchmarks/gpu_session.sh on a GPU machine
@@ -62,7 +63,6 @@ GPU_CASES: List[CheckCase] = [
 CPU_CASES: List[CheckCase] = [
     ("lenet5", "train", "fp32", 256), ("lenet5", "infer", "fp32", 1024),
     ("alexnet", "infer", "fp32", 2), ("alexnet", "train", "fp32", 2)]
-pin_malloc = timing.pin_malloc  # the check pins it on a CPU too, as the harness does
 _BUILD = {"lenet5": (lambda: lenet5("seed"), (1, 32, 32), 10),
           "alexnet": (lambda: alexnet("seed"), (3, 227, 227), 1000)}
 
@@ -212,12 +212,7 @@ def make_record(rows: Sequence[Dict[str, Any]], device: Any, rounds: int, malloc
 
 def save_record(record: Dict[str, Any], path: Union[str, "os.PathLike[str]"]) -> Path:
     """Write atomically (a temporary file, then a rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, json.dumps(record, indent=1) + "\n")
 
 
 def load_record(path: Union[str, "os.PathLike[str]", None] = None) -> Optional[Dict[str, Any]]:

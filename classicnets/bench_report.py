@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+from .fileio import write_text_atomic
 
 __all__ = [
     "SCHEMA", "RECORDS_DIR", "MODE_ORDER", "PRECISION_OF_MODE", "RecordError", "BenchResult",
@@ -140,13 +140,7 @@ class BenchResult:
         half-way leaves the last complete snapshot, never half a file.
         """
         out = Path(out)
-        path = out if out.suffix == ".json" else out / self.default_filename()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(self.to_json() + "\n")
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a record is meant to be read
-        os.replace(tmp, path)
+        path = write_text_atomic(out if out.suffix == ".json" else out / self.default_filename(), self.to_json() + "\n")
         self.path = str(path)
         return path
 

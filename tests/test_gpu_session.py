@@ -137,11 +137,11 @@ def test_independent_step_does_the_harness_work():
 def test_pin_malloc_works_on_glibc():
     import platform
 
-    from classicnets import bench_check
+    from classicnets import timing
 
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("mallopt is glibc's")
-    assert bench_check.pin_malloc() is True
+    assert timing.pin_malloc() is True
 
 
 def test_cross_check_record_round_trip_and_refusals(tmp_path):
