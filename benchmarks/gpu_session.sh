@@ -56,7 +56,7 @@ py=python3
 if (( smoke )); then
   train_args=(--device cpu --subset 512 256 --epochs 1 --input-size 67 --batch-size 64 --no-amp)
   check_args=(--device cpu --quick)
-  bench_args=(--device cpu --preset tiny --budget 20)
+  bench_args=(--device cpu --preset tiny)
   t_train=120 t_check=60
 else
   train_args=()

@@ -34,8 +34,7 @@ date, config, history, test_acc, seconds, command, ...}``; :func:`load_record` r
 :data:`RECORD_PATH` (``classicnets/records/alexnet_fashion_gpu.json``) or
 returns ``None`` when no GPU run has been recorded. :data:`CPU_RECORD_PATH`
 holds a longer run on a 2-core CPU (all 60,000 images at 67×67, made by
-:data:`CPU_RECORD_COMMAND`): what a reader without a GPU can expect from a
-quarter of an hour.
+:data:`CPU_RECORD_COMMAND`): what a reader without a GPU can expect.
 """
 from __future__ import annotations
 
