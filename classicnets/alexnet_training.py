@@ -2,7 +2,7 @@
 
 One function, :func:`train_alexnet_fashion`, is used both by the chapter and
 by ``benchmarks/train_alexnet_gpu.py`` (which writes the GPU record the
-chapter shows). It trains ``classicnets.alexnet("seed", num_classes=10,
+chapter shows). It trains ``classicnets.alexnet("blog", num_classes=10,
 in_channels=1, input_size=...)`` — the network of chapter 04 with a one-channel
 input, ten outputs and the flatten size derived for the input — with
 :func:`classicnets.fit`.
@@ -235,7 +235,7 @@ def train_alexnet_fashion(
         load_seconds = time.perf_counter() - t0
 
         torch.manual_seed(r.seed)
-        model = alexnet("seed", num_classes=10, in_channels=1, input_size=r.input_size, dropout=r.dropout)
+        model = alexnet("blog", num_classes=10, in_channels=1, input_size=r.input_size, dropout=r.dropout)
         if r.init == "he":
             torch.manual_seed(r.seed)
             init_weights(model, "relu")

@@ -107,8 +107,8 @@ class Net:
 
 
 NETS: Dict[str, Net] = {
-    "lenet5": Net("lenet5", lambda: lenet5("seed"), (1, 32, 32), 10),
-    "alexnet": Net("alexnet", lambda: alexnet("seed"), (3, 227, 227), 1000),
+    "lenet5": Net("lenet5", lambda: lenet5("blog"), (1, 32, 32), 10),
+    "alexnet": Net("alexnet", lambda: alexnet("blog"), (3, 227, 227), 1000),
 }
 TASKS = ("train", "infer")
 Case = Tuple[str, str, int, str]  # (net, task, batch, mode)

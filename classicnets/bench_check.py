@@ -63,8 +63,8 @@ GPU_CASES: List[CheckCase] = [
 CPU_CASES: List[CheckCase] = [
     ("lenet5", "train", "fp32", 256), ("lenet5", "infer", "fp32", 1024),
     ("alexnet", "infer", "fp32", 2), ("alexnet", "train", "fp32", 2)]
-_BUILD = {"lenet5": (lambda: lenet5("seed"), (1, 32, 32), 10),
-          "alexnet": (lambda: alexnet("seed"), (3, 227, 227), 1000)}
+_BUILD = {"lenet5": (lambda: lenet5("blog"), (1, 32, 32), 10),
+          "alexnet": (lambda: alexnet("blog"), (3, 227, 227), 1000)}
 
 
 def independent_step(net: str, task: str, mode: str, batch: int, device: torch.device) -> Callable[[], None]:

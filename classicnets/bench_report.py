@@ -358,7 +358,7 @@ def mode_speedups(result: BenchResult, task: str = "train") -> List[Dict[str, An
 # --------------------------------------------------------------------------- reference
 
 #: An independent careful measurement quoted in the issue that asked for this harness:
-#: NVIDIA H200, torch 2.11, seed networks at their own input sizes. (net, task, mode, batch) -> (low, high) img/s.
+#: NVIDIA H200, torch 2.11, blog networks at their own input sizes. (net, task, mode, batch) -> (low, high) img/s.
 REFERENCE = {
     "device": "NVIDIA H200",
     "torch": "2.11",

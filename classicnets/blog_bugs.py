@@ -8,7 +8,7 @@ Do not train with them; use :func:`classicnets.lenet5` and
 Each class takes ``fixes``: names of bugs to repair, so a chapter can fix
 them one at a time. With every fix applied they match our models' parameter
 counts (``BlogLeNet5(fixes=BlogLeNet5.BUGS)`` has the 61,706 parameters of
-``lenet5("seed")``).
+``lenet5("blog")``).
 
 :class:`BlogLeNet5` bugs (``BlogLeNet5.BUGS``):
 

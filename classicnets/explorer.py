@@ -39,7 +39,7 @@ def explorer_js() -> str:
 
 
 def spec_payload(specs: Optional[Mapping[str, NetSpec]] = None) -> Dict[str, Dict[str, object]]:
-    """``{"lenet5/seed": {"title": "LeNet5 (seed)", "spec": {...}}, ...}``: what the page embeds."""
+    """``{"lenet5/blog": {"title": "LeNet5 (blog)", "spec": {...}}, ...}``: what the page embeds."""
     specs = all_specs() if specs is None else specs
     return {key: {"title": spec.title, "spec": spec.to_dict()} for key, spec in specs.items()}
 
@@ -53,7 +53,7 @@ def _script_safe(json_text: str) -> str:
 
 
 def explorer_html(
-    specs: Optional[Mapping[str, NetSpec]] = None, initial: str = "lenet5/seed", element_id: Optional[str] = None
+    specs: Optional[Mapping[str, NetSpec]] = None, initial: str = "lenet5/blog", element_id: Optional[str] = None
 ) -> str:
     """One self-contained HTML fragment that draws the explorer in a browser.
 
@@ -81,7 +81,7 @@ def explorer_html(
     )
 
 
-def show(initial: str = "lenet5/seed"):
+def show(initial: str = "lenet5/blog"):
     """Display the explorer in a notebook (Jupyter, Colab, or the built book)."""
     from IPython.display import HTML, display
 

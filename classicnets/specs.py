@@ -13,8 +13,8 @@ from .layers import (
     Act, Conv, Dropout, IntPair, Linear, LRN, NetSpec, Pool, RBF, pair,
 )
 
-LENET5_VARIANTS = ("seed", "paper", "modern")
-ALEXNET_VARIANTS = ("seed", "paper")
+LENET5_VARIANTS = ("blog", "paper", "modern")
+ALEXNET_VARIANTS = ("blog", "paper")
 
 # LeNet-5's C3 connection table (LeCun et al. 1998, Table I): output map o of C3
 # reads the S2 maps listed in row o. Maps 0-5 read 3 neighbouring maps, 6-11 read
@@ -33,11 +33,11 @@ def _check_variant(net: str, variant: str, allowed: Tuple[str, ...]) -> None:
 
 
 def lenet5_spec(
-    variant: str = "seed", num_classes: int = 10, in_channels: int = 1, input_size: IntPair = 32
+    variant: str = "blog", num_classes: int = 10, in_channels: int = 1, input_size: IntPair = 32
 ) -> NetSpec:
     """LeNet-5 on 1×32×32 images.
 
-    * ``seed``: the source blog's choices (tanh, average pooling, 6/16 maps,
+    * ``blog``: the source blog's choices (tanh, average pooling, 6/16 maps,
       120/84 units) with its bugs fixed: an 84→``num_classes`` output layer.
     * ``modern``: the same shape with ReLU and max pooling.
     * ``paper``: LeCun et al. (1998) as published: scaled-tanh squashing,
@@ -47,8 +47,8 @@ def lenet5_spec(
     _check_variant("lenet5", variant, LENET5_VARIANTS)
     h, w = pair(input_size)
     shape = (in_channels, h, w)
-    if variant in ("seed", "modern"):
-        act, pool = ("tanh", "avg") if variant == "seed" else ("relu", "max")
+    if variant in ("blog", "modern"):
+        act, pool = ("tanh", "avg") if variant == "blog" else ("relu", "max")
         features = (
             Conv("conv1", out_channels=6, kernel=5),    # (6, 28, 28)
             Act("act1", act),
@@ -86,7 +86,7 @@ def lenet5_spec(
 
 
 def alexnet_spec(
-    variant: str = "seed",
+    variant: str = "blog",
     num_classes: int = 1000,
     in_channels: int = 3,
     input_size: IntPair = 227,
@@ -94,7 +94,7 @@ def alexnet_spec(
 ) -> NetSpec:
     """AlexNet (Krizhevsky, Sutskever & Hinton 2012) on 3×227×227 images.
 
-    * ``seed``: one-GPU AlexNet as the source blog wrote it (96-channel 11×11
+    * ``blog``: one-GPU AlexNet as the source blog wrote it (96-channel 11×11
       stride-4 stem, overlapping 3×3/2 max pooling, ReLU, dropout before fc1
       and fc2), without its bugs (dropout as modules, logits out).
     * ``paper``: adds local response normalisation after the first two
@@ -141,7 +141,7 @@ def alexnet_spec(
 SPECS: Dict[str, Callable[..., NetSpec]] = {"lenet5": lenet5_spec, "alexnet": alexnet_spec}
 
 
-def spec_for(net: str, variant: str = "seed", **kwargs) -> NetSpec:
+def spec_for(net: str, variant: str = "blog", **kwargs) -> NetSpec:
     """``spec_for("alexnet", "paper")``: the description of a network by name."""
     key = net.lower().replace("-", "").replace("_", "")
     if key not in SPECS:
@@ -150,7 +150,7 @@ def spec_for(net: str, variant: str = "seed", **kwargs) -> NetSpec:
 
 
 def all_specs() -> Dict[str, NetSpec]:
-    """Every variant at its default input, keyed ``"lenet5/seed"`` etc."""
+    """Every variant at its default input, keyed ``"lenet5/blog"`` etc."""
     out = {f"lenet5/{v}": lenet5_spec(v) for v in LENET5_VARIANTS}
     out.update({f"alexnet/{v}": alexnet_spec(v) for v in ALEXNET_VARIANTS})
     return out

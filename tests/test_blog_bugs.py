@@ -56,7 +56,7 @@ def test_lenet_fc3_fix_gives_ten_probabilities(batch):
 def test_lenet_all_fixed_is_our_seed_model(batch):
     x, _ = batch
     fixed = BlogLeNet5(fixes=BlogLeNet5.BUGS)
-    assert n_params(fixed) == n_params(lenet5("seed")) == 61_706
+    assert n_params(fixed) == n_params(lenet5("blog")) == 61_706
     out = fixed(x)
     assert out.shape == (10, 10)
     assert not torch.allclose(out.sum(1), torch.ones(10))  # logits, not probabilities

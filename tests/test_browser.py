@@ -243,14 +243,14 @@ def test_explorer_slider_redraws(visit):
     v = visit(f"{explorer_page()}.html")
     root = v.page.locator(".cnx-root").first
     root.wait_for()
-    assert root.locator("select.cnx-net").input_value() == "lenet5/seed"
-    before = trace(lenet5_spec("seed"))
+    assert root.locator("select.cnx-net").input_value() == "lenet5/blog"
+    before = trace(lenet5_spec("blog"))
     assert _cells(root, "conv1")[3] == "×".join(map(str, before.row("conv1").out_shape))
 
     slider = root.locator('[data-layer="conv1"][data-field="kernel"] input[type="range"]')
     slider.focus()
     v.page.keyboard.press("ArrowRight")  # kernel 5 -> 6, as a reader's keyboard or mouse would
-    after = trace(lenet5_spec("seed").with_layer("conv1", kernel=6))
+    after = trace(lenet5_spec("blog").with_layer("conv1", kernel=6))
     assert root.locator('[data-layer="conv1"][data-field="kernel"] input[type="number"]').input_value() == "6"
     assert _cells(root, "conv1")[3] == "×".join(map(str, after.row("conv1").out_shape))
     assert _cells(root, "fc1")[2] == after.row("fc1").detail
@@ -263,7 +263,7 @@ def test_explorer_slider_redraws(visit):
     size = root.locator('[data-layer="input"][data-field="size"] input[type="range"]')
     size.focus()
     v.page.keyboard.press("ArrowRight")  # input 32 -> 33
-    bigger = trace(lenet5_spec("seed").with_layer("conv1", kernel=6).with_input(33))
+    bigger = trace(lenet5_spec("blog").with_layer("conv1", kernel=6).with_input(33))
     assert _cells(root, "pool2")[3] == "×".join(map(str, bigger.row("pool2").out_shape))
     SHOTS.mkdir(parents=True, exist_ok=True)
     v.page.screenshot(path=str(SHOTS / "explorer-slider.png"), full_page=True)
@@ -273,9 +273,9 @@ def test_explorer_slider_redraws(visit):
 @pytest.mark.parametrize(
     "key, layer, field, value",
     [
-        ("lenet5/seed", "conv2", "kernel", 17),     # kernel larger than its input
+        ("lenet5/blog", "conv2", "kernel", 17),     # kernel larger than its input
         ("lenet5/paper", "input", "size", 28),      # MNIST-sized images break C5
-        ("alexnet/seed", "pool1", "padding", 2),    # pooling padding over half the kernel
+        ("alexnet/blog", "pool1", "padding", 2),    # pooling padding over half the kernel
         ("alexnet/paper", "conv3", "stride", 0),    # a zero stride
     ],
 )

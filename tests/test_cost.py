@@ -25,7 +25,7 @@ def close_figures():
 
 
 def test_alexnet_fc_layers_hold_94_percent_of_parameters_and_convs_do_95_percent_of_macs():
-    c = cost_breakdown(alexnet_spec("seed"))
+    c = cost_breakdown(alexnet_spec("blog"))
     assert (c.total_params, c.total_macs) == (62_378_344, 1_135_256_096)
     assert round(100 * c.fc_param_share) == 94
     assert round(100 * c.conv_mac_share) == 95
@@ -57,12 +57,12 @@ def test_breakdown_reads_specs_traces_and_modules_alike():
     assert (tv.total_params, tv.total_macs) == (61_100_840, 714_188_480)
     with pytest.raises(TypeError, match="input_shape"):
         cost_breakdown(torchvision.models.alexnet())
-    at224 = cost_breakdown(alexnet_spec("seed"), (3, 224, 224))
+    at224 = cost_breakdown(alexnet_spec("blog"), (3, 224, 224))
     assert at224.input_shape == (3, 224, 224) and at224.layer("fc1").params == 6400 * 4096 + 4096
 
 
 def test_table_summary_and_plot():
-    c = cost_breakdown(alexnet_spec("seed"))
+    c = cost_breakdown(alexnet_spec("blog"))
     table = c.table()
     assert "| fc1 | 37,752,832 | 60.5% |" in table
     assert "**94.0%**" in table and "**94.8%**" in table
@@ -85,10 +85,10 @@ def test_stored_values_counts_outputs_kept_for_backward():
 
 
 def test_training_memory_of_alexnet_against_a_gtx_580():
-    m = training_memory(alexnet_spec("seed"))  # batch 128, fp32, SGD momentum
+    m = training_memory(alexnet_spec("blog"))  # batch 128, fp32, SGD momentum
     assert m.batch_size == 128 and m.bytes_per_value == 4 and m.gpu_bytes == GTX580_BYTES == 3 * 2**30
     assert m.param_state_bytes == 3 * 4 * 62_378_344
-    t = trace(alexnet_spec("seed"))
+    t = trace(alexnet_spec("blog"))
     assert m.values_per_image == sum(stored_values(t).values())
     assert m.activation_bytes == m.values_per_image * 4 * 128
     assert m.largest_map == 96 * 55 * 55  # conv1's output
@@ -96,7 +96,7 @@ def test_training_memory_of_alexnet_against_a_gtx_580():
     assert 0.3 < m.gpu_fraction < 1.0  # a large share of the card, without the framework's own buffers
     heavier = training_memory(alexnet_spec("paper"), in_place_activations=False)
     assert heavier.values_per_image > training_memory(alexnet_spec("paper")).values_per_image
-    adam = training_memory(alexnet_spec("seed"), optimizer_slots=2)
+    adam = training_memory(alexnet_spec("blog"), optimizer_slots=2)
     assert adam.param_state_bytes - m.param_state_bytes == 4 * 62_378_344
     table = m.table()
     assert "SGD momentum" in table and "**total**" in table
@@ -112,8 +112,8 @@ def test_two_gpu_split_of_the_paper_variant():
     assert s.values_exchanged_per_image == 256 * 13 * 13 // 2 + 256 * 6 * 6 // 2 + 2048 + 2048 == 30_336
     assert "4 of 8 layers" in s.table()
     # without groups every layer after the first reads the other GPU's maps
-    seed = two_gpu_split(alexnet_spec("seed"))
-    assert seed.crossing_layers == ["conv2", "conv3", "conv4", "conv5", "fc1", "fc2", "fc3"]
+    blog = two_gpu_split(alexnet_spec("blog"))
+    assert blog.crossing_layers == ["conv2", "conv3", "conv4", "conv5", "fc1", "fc2", "fc3"]
 
 
 def test_breakdown_of_a_network_without_linear_layers():

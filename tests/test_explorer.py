@@ -72,7 +72,7 @@ def test_html_embeds_every_network_from_the_specs():
 
 
 def test_embedded_json_cannot_end_its_script():
-    hostile = lenet5_spec("seed")
+    hostile = lenet5_spec("blog")
     from dataclasses import replace
 
     hostile = replace(hostile, variant="</script><script>alert(1)</script><!--")

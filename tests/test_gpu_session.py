@@ -121,7 +121,7 @@ def test_independent_step_does_the_harness_work():
     before = [p.detach().clone() for p in net.parameters()]
     step()
     torch.manual_seed(0)
-    ref = lenet5("seed")
+    ref = lenet5("blog")
     x = torch.randn(4, 1, 32, 32)
     y = torch.randint(0, 10, (4,))
     for p, q in zip(before, ref.parameters()):

@@ -17,10 +17,10 @@ from classicnets.specs import C3_TABLE, alexnet_spec, lenet5_spec
 
 CASES = [
     # builder, variant, input, params, MACs (weights only, per image)
-    (cn.lenet5, "seed", (1, 32, 32), 61_706, 416_520),
+    (cn.lenet5, "blog", (1, 32, 32), 61_706, 416_520),
     (cn.lenet5, "modern", (1, 32, 32), 61_706, 416_520),
     (cn.lenet5, "paper", (1, 32, 32), 60_000, None),
-    (cn.alexnet, "seed", (3, 227, 227), 62_378_344, 1_135_256_096),
+    (cn.alexnet, "blog", (3, 227, 227), 62_378_344, 1_135_256_096),
     (cn.alexnet, "paper", (3, 227, 227), 60_965_224, 724_406_816),
 ]
 
@@ -132,7 +132,7 @@ def test_alexnet_paper_lrn_uses_the_papers_alpha():
 
 
 def test_dropout_is_a_module_so_eval_is_deterministic():
-    model = cn.alexnet("seed", num_classes=10, in_channels=1, input_size=67)
+    model = cn.alexnet("blog", num_classes=10, in_channels=1, input_size=67)
     x = torch.randn(3, 1, 67, 67)
     model.eval()
     with torch.no_grad():
@@ -154,7 +154,7 @@ def test_input_sizes_are_derived_and_mismatches_explained():
 
 
 def test_unknown_variant_and_layer_names_are_helpful():
-    with pytest.raises(ValueError, match="choose one of 'seed', 'paper', 'modern'"):
+    with pytest.raises(ValueError, match="choose one of 'blog', 'paper', 'modern'"):
         cn.lenet5("lecun")
     with pytest.raises(KeyError, match="its layers are: conv1, act1"):
         lenet5_spec().with_layer("conv9", kernel=3)

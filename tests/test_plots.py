@@ -64,9 +64,9 @@ def _history(accs):
 def test_training_curves_one_and_many_runs():
     fig = plots.training_curves(_history([0.5, 0.7]))
     assert len(fig.axes) == 2
-    fig = plots.training_curves({"seed": _history([0.5, 0.7]), "modern": _history([0.6, 0.8, 0.9])})
+    fig = plots.training_curves({"blog": _history([0.5, 0.7]), "modern": _history([0.6, 0.8, 0.9])})
     labels = [l.get_label() for l in fig.axes[1].get_lines()]
-    assert "seed: test" in labels and "modern: test" in labels
+    assert "blog: test" in labels and "modern: test" in labels
     assert list(fig.axes[1].get_lines()[-1].get_ydata()) == [0.6, 0.8, 0.9]
 
 
@@ -98,7 +98,7 @@ def test_confident_mistakes_when_all_right():
 
 def test_filters_and_feature_maps_of_a_real_model():
     torch.manual_seed(0)
-    model = lenet5("seed")
+    model = lenet5("blog")
     fig = plots.plot_filters(model.features.conv1)
     assert len(fig.axes) == 6
     maps = plots.feature_maps(model, torch.randn(1, 32, 32), ["conv1", "conv2"])
@@ -144,7 +144,7 @@ def test_kernel_placement_impossible_setting_is_a_picture_not_an_error():
 
 
 def test_layer_sizes_lenet_with_baseline_and_highlight():
-    base = lenet5_spec("seed")
+    base = lenet5_spec("blog")
     edited = base.with_layer("conv2", kernel=3)
     fig = plots.plot_layer_sizes(edited, highlight="conv2", baseline=base)
     ax_size, ax_par = fig.axes[:2]

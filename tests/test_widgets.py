@@ -109,8 +109,8 @@ def test_widgets_leave_no_pyplot_figures():
 
 def test_explorer_default_lenet():
     e = NetworkExplorer()
-    assert e.net.value == "lenet5" and e.variant.value == "seed"
-    assert list(e.layer.options) == editable_layers(lenet5_spec("seed")) == ["conv1", "pool1", "conv2", "pool2"]
+    assert e.net.value == "lenet5" and e.variant.value == "blog"
+    assert list(e.layer.options) == editable_layers(lenet5_spec("blog")) == ["conv1", "pool1", "conv2", "pool2"]
     assert e.total_params == 61_706
     assert e.kernel.value == 5 and e.stride.value == 1 and e.padding.value == 0
     assert "61,706" in e.summary.value
@@ -123,7 +123,7 @@ def test_explorer_fc1_follows_the_last_map():
     e.kernel.value = 3  # conv2 12×12, pool2 6×6: fc1 sees 16·6·6 = 576 inputs
     assert e.trace.row("pool2").out_shape == (16, 6, 6)
     assert e.trace.row("fc1").params == 576 * 120 + 120
-    assert e.total_params == trace(lenet5_spec("seed").with_layer("conv2", kernel=3)).total_params
+    assert e.total_params == trace(lenet5_spec("blog").with_layer("conv2", kernel=3)).total_params
     assert "+19,584" in e.summary.value  # the change column
     assert e.changed
 
@@ -190,15 +190,15 @@ def test_explorer_network_and_variant_dropdowns():
     e.variant.value = "modern"
     assert e.spec.variant == "modern" and e.total_params == 61_706
     e.net.value = "alexnet"
-    assert e.variant.value == "seed"
-    assert list(e.variant.options) == ["seed", "paper"]
+    assert e.variant.value == "blog"
+    assert list(e.variant.options) == ["blog", "paper"]
     assert e.input_size.value == 227
-    assert e.total_params == trace(alexnet_spec("seed")).total_params
+    assert e.total_params == trace(alexnet_spec("blog")).total_params
     assert e.layer.value == "conv1" and e.kernel.value == 11 and e.stride.value == 4
 
 
 def test_explorer_alexnet_edit_and_check():
-    e = network_explorer(net="alexnet", variant="seed", layer="pool3", kernel=2)
+    e = network_explorer(net="alexnet", variant="blog", layer="pool3", kernel=2)
     assert e.trace.row("pool3").out_shape == (256, 6, 6)
     e.set(stride=1)
     assert e.trace.row("pool3").out_shape == (256, 12, 12)

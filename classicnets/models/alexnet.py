@@ -11,7 +11,7 @@ from .build import build_blocks
 class AlexNet(nn.Module):
     """AlexNet, built from :func:`classicnets.specs.alexnet_spec`.
 
-    ``variant="seed"`` — one-GPU AlexNet (62,378,344 parameters and
+    ``variant="blog"`` — one-GPU AlexNet (62,378,344 parameters and
     1,135,256,096 MACs at 3×227×227).
     ``variant="paper"`` — with local response normalisation after conv1 and
     conv2 (k=2, n=5, α=1e-4, β=0.75) and ``groups=2`` on conv2, conv4 and conv5
@@ -22,10 +22,10 @@ class AlexNet(nn.Module):
     * input 227×227, not the 224×224 the paper states: with an 11×11 stride-4
       unpadded conv1 only 227 gives the 55×55 maps the paper reports;
     * one device: the paper's two GPUs become ``groups=2`` (``paper``) or
-      nothing (``seed``). conv1 is split on both GPUs in the paper too, but as
+      nothing (``blog``). conv1 is split on both GPUs in the paper too, but as
       both halves see the whole image that equals one 96-map convolution;
       fc layers and conv3 crossed GPUs in the paper, so they are ungrouped;
-    * ``seed`` has no LRN (as in the blog and in torchvision);
+    * ``blog`` has no LRN (as in the blog and in torchvision);
     * PyTorch's default initialisation instead of N(0, 0.01) weights and
       biases of 1 in conv2, conv4, conv5 and the fc layers; training recipe
       (SGD, momentum 0.9, weight decay 5e-4, lr 0.01 divided by 10 on plateaus)
@@ -41,7 +41,7 @@ class AlexNet(nn.Module):
 
     def __init__(
         self,
-        variant: str = "seed",
+        variant: str = "blog",
         num_classes: int = 1000,
         in_channels: int = 3,
         input_size: IntPair = 227,
@@ -57,6 +57,6 @@ class AlexNet(nn.Module):
         return self.classifier(x)  # (B, num_classes) logits
 
 
-def alexnet(variant: str = "seed", num_classes: int = 1000, in_channels: int = 3, **kwargs) -> AlexNet:
+def alexnet(variant: str = "blog", num_classes: int = 1000, in_channels: int = 3, **kwargs) -> AlexNet:
     """``AlexNet(variant, num_classes, in_channels, ...)``: see :class:`AlexNet`."""
     return AlexNet(variant, num_classes, in_channels, **kwargs)

@@ -12,7 +12,7 @@ from .paper_layers import lecun_uniform_
 class LeNet5(nn.Module):
     """LeNet-5, built from :func:`classicnets.specs.lenet5_spec`.
 
-    ``variant="seed"`` — the source blog's network, fixed (61,706 parameters):
+    ``variant="blog"`` — the source blog's network, fixed (61,706 parameters):
         conv1 5×5→6, tanh, avg-pool 2, conv2 5×5→16, tanh, avg-pool 2,
         fc1 400→120, tanh, fc2 120→84, tanh, fc3 84→num_classes.
     ``variant="modern"`` — the same with ReLU and max pooling.
@@ -20,9 +20,9 @@ class LeNet5(nn.Module):
 
     Deviations from the 1998 paper:
 
-    * ``seed``/``modern``: every conv sees every map (the paper's C3 uses a
+    * ``blog``/``modern``: every conv sees every map (the paper's C3 uses a
       partial table); pooling has no trainable coefficient/bias; plain tanh
-      (seed) or ReLU (modern) instead of 1.7159·tanh(2a/3); C5 is a Linear
+      (blog) or ReLU (modern) instead of 1.7159·tanh(2a/3); C5 is a Linear
       (the same thing at 32×32 input: a 5×5 conv on a 5×5 map); the output is
       a Linear layer giving logits instead of Euclidean RBF units; PyTorch's
       default initialisation.
@@ -41,7 +41,7 @@ class LeNet5(nn.Module):
 
     def __init__(
         self,
-        variant: str = "seed",
+        variant: str = "blog",
         num_classes: int = 10,
         in_channels: int = 1,
         input_size: IntPair = 32,
@@ -58,6 +58,6 @@ class LeNet5(nn.Module):
         return self.classifier(x)  # (B, num_classes) logits
 
 
-def lenet5(variant: str = "seed", num_classes: int = 10, **kwargs) -> LeNet5:
+def lenet5(variant: str = "blog", num_classes: int = 10, **kwargs) -> LeNet5:
     """``LeNet5(variant, num_classes, ...)``: see :class:`LeNet5`."""
     return LeNet5(variant, num_classes, **kwargs)
