@@ -94,4 +94,4 @@ def by_name() -> Dict[str, Fact]:
     return {fact.name: fact for fact in FACTS}
 
 
-__all__ = ["Fact", "FACTS", "by_name", "LECUN_1998", "KRIZHEVSKY_2012", "XIAO_2017"]
+__all__ = ["FACTS", "KRIZHEVSKY_2012", "LECUN_1998", "XIAO_2017", "Fact", "by_name"]

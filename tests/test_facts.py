@@ -6,6 +6,7 @@ import re
 from decimal import Decimal
 
 import pytest
+from test_numbers import figures
 
 from classicnets import facts
 from classicnets.ablations import LRN_CONSTANTS
@@ -13,7 +14,6 @@ from classicnets.arithmetic import trace
 from classicnets.cost import GTX580_BYTES
 from classicnets.layers import LRN
 from classicnets.specs import alexnet_spec, lenet5_spec
-from test_numbers import figures
 
 PAPERS = (facts.LECUN_1998, facts.KRIZHEVSKY_2012, facts.XIAO_2017)
 WHERE = re.compile(r", (?:§[IVX\d]|Table \d|Figure \d|Appendix [A-Z]|abstract)")

@@ -7,8 +7,8 @@ conftest.py builds them, or trusts them with CLASSICNETS_BOOK_BUILT=1). On a pag
   headings, lists, tables, inline math; not inline code, not literal blocks;
 * **outputs** are the text of the code cells' outputs (``div.cell_output``: streams, tables
   displayed as Markdown, HTML);
-* **the page's code** is the text of its code cells, its inline code spans and literal blocks:
-  a number the reader sees in code (``batch_size=64``, ``nn.Linear(9216, 4096)``) is a setting
+* **the page's code** is the text of its code cells (less their comments), its inline code spans
+  and literal blocks: a number the reader sees in code (``batch_size=64``, ``nn.Linear(9216, 4096)``) is a setting
   the page shows, not a claim.
 
 A prose figure **looks measured or counted** when it is a decimal (``0.905``, ``1.57×``,
@@ -184,9 +184,16 @@ def split_page(html: str) -> Page:
     for tag in article.select("script, style, a.headerlink, .toggle-hidden, button"):
         tag.decompose()
     outputs = [out.get_text(" ") for out in article.select("div.cell_output")]
+    for comment in article.select(", ".join(f"div.cell_input span.{c}" for c in ("c", "c1", "cm", "ch", "cs"))):
+        comment.decompose()  # Pygments' comment tokens: a number in a comment is not code that ran
     code = [c.get_text(" ") for c in article.select("div.cell_input")]
     for cell in article.select("div.cell"):
         cell.decompose()
+    # values pasted into the prose from the page's outputs (myst-nb's glue and eval roles)
+    pasted = article.select(".output, .pasted-text, .pasted-inline, .pasted-math")
+    outputs += [p.get_text(" ") for p in pasted]
+    for tag in pasted:
+        tag.replace_with(" ")
     code += [c.get_text(" ") for c in article.select("code, pre, kbd, samp")]
     for tag in article.select("code, pre, kbd, samp"):
         tag.decompose()
@@ -304,10 +311,11 @@ in 18.0 ms per batch of 256; about 62,000 weights; <code class="docutils literal
 <ul><li><p>It took 42.7 s, see §4.2, Table 2 and chapter 04; torch 2.14.1 on an H100.</p></li>
 <li>Accuracy fell by 0.6 pp and <span class="math notranslate nohighlight">\\(224\\times224\\)</span> inputs.</li></ul>
 <div class="cell docutils container"><div class="cell_input docutils container"><pre>fit(model, batch_size=256)
-print(12345.678)</pre></div>
+print(12345.678)  <span class="c1"># it takes 42.7 s</span></pre></div>
 <div class="cell_output docutils container"><div class="output stream"><pre>params 61706 | acc 0.9050 | 1.5733x | 18.04 ms
 drop -0.6 pp at 224x224</pre></div></div></div>
 <p>The paper reports 15.3% top-5 error, and 12345.678 appears only in code.</p>
+<p>A glued value: <span class="pasted-text">0.8123</span>, quoted as 0.81.</p>
 </section></article></main><footer>Footer 777.7</footer></body></html>"""
 
 
@@ -320,7 +328,8 @@ def test_split_page_separates_prose_outputs_and_code():
     assert "224 224" in prose  # inline math is prose, LaTeX commands dropped
     assert any("params 61706" in o for o in page.outputs)
     assert any("batch_size=256" in c for c in page.code) and any("lr=3e-4" in c for c in page.code)
-    assert len(page.prose) == 5  # the heading, three paragraphs and the list item without <p>
+    assert len(page.prose) == 6  # the heading, four paragraphs and the list item without <p>
+    assert "0.8123" not in prose and any("0.8123" in o for o in page.outputs)  # pasted by myst-nb's glue
     assert page.prose[0] == "Training 2012"
 
 
