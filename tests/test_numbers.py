@@ -16,7 +16,9 @@ A prose figure **looks measured or counted** when it is a decimal (``0.905``, ``
 Not scanned: integers below 100; years (4 digits without a separator, 1900–2039); references
 and names (a number right after §, section, table, figure, chapter, exercise, step, appendix,
 equation, Python, version, CUDA, torch, GTX/RTX, ILSVRC); versions (``2.14.1``); a number inside
-a word or identifier (``conv2``, ``fp32``, ``H100``).
+a word or identifier (``conv2``, ``fp32``, ``H100``); integers in the "Exercises" section (sizes,
+batch sizes, epochs the reader is asked to try: settings, not claims; its decimals and
+percentages are scanned).
 
 A figure **matches** a number of the page's outputs, of its code, or of a fact of
 :mod:`classicnets.facts` (each with its paper and section) when
@@ -83,6 +85,10 @@ class Figure:
     start: int = 0
 
     @property
+    def is_integer(self) -> bool:
+        return not (self.percent or self.decimal)
+
+    @property
     def looks_measured(self) -> bool:
         return self.percent or self.decimal or self.value >= 100
 
@@ -120,9 +126,10 @@ def is_reference_or_year(text: str, fig: Figure) -> bool:
             and 1900 <= fig.value <= 2039)
 
 
-def prose_figures(text: str) -> List[Figure]:
-    """The figures of a prose text that look measured or counted."""
-    return [f for f in figures(text, approx=True) if f.looks_measured and not is_reference_or_year(text, f)]
+def prose_figures(text: str, exercise: bool = False) -> List[Figure]:
+    """The figures of a prose text that look measured or counted (in an exercise: not integers)."""
+    return [f for f in figures(text, approx=True)
+            if f.looks_measured and not is_reference_or_year(text, f) and not (exercise and f.is_integer)]
 
 
 def candidates(fig: Figure) -> Iterable[Decimal]:
@@ -168,11 +175,13 @@ def fact_texts() -> List[str]:
 BLOCKS = ("p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "th", "td", "dt", "dd", "caption", "figcaption",
           "blockquote", "div")
 LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
+EXERCISES = re.compile(r"^(?:Exercises?|练习|习题)\b")
 
 
 @dataclass
 class Page:
     prose: List[str]     # one entry per block (paragraph, list item, heading, table cell)
+    exercises: List[str]  # the blocks of the "Exercises" section
     outputs: List[str]
     code: List[str]
 
@@ -199,7 +208,13 @@ def split_page(html: str) -> Page:
         tag.decompose()
     for math in article.select(".math"):
         math.replace_with(" " + LATEX_COMMAND.sub(" ", math.get_text(" ")).replace("{", " ").replace("}", " ") + " ")
-    return Page(prose=_blocks(article), outputs=outputs, code=code)
+    exercises: List[str] = []
+    for section in article.select("section"):
+        heading = section.find(re.compile(r"^h[1-6]$"))
+        if heading is not None and EXERCISES.match(heading.get_text(" ").strip()):
+            exercises += _blocks(section)
+            section.decompose()
+    return Page(prose=_blocks(article), outputs=outputs, code=code, exercises=exercises)
 
 
 def _blocks(root: Tag) -> List[str]:
@@ -243,8 +258,9 @@ def unsourced(page: Page, name: str, facts: Sequence[str] = ()) -> List[Unsource
     """The prose figures of ``page`` that no output, no code of the page and no fact contains."""
     sources = Sources([*page.outputs, *page.code, *facts])
     found = []
-    for block in page.prose:
-        for fig in prose_figures(block):
+    blocks = [(b, False) for b in page.prose] + [(b, True) for b in page.exercises]
+    for block, exercise in blocks:
+        for fig in prose_figures(block, exercise):
             if not sources.find(fig):
                 found.append(Unsourced(name, fig.text, sentence_at(block, fig.start)))
     return found
@@ -292,7 +308,8 @@ def test_every_allowed_figure_is_still_on_its_page(built_book):
     stale = []
     for page_name, figure, reason in ALLOWED:
         page = split_page(built_page(built_book, page_name).read_text(encoding="utf-8"))
-        if not any(figure == f.text for block in page.prose for f in prose_figures(block)):
+        blocks = [(b, False) for b in page.prose] + [(b, True) for b in page.exercises]
+        if not any(figure == f.text for block, exercise in blocks for f in prose_figures(block, exercise)):
             stale.append(f"{page_name}: {figure!r} ({reason})")
     assert not stale, "ALLOWED entries whose figure is no longer on the page (remove them):\n" + "\n".join(stale)
 
@@ -316,6 +333,7 @@ print(12345.678)  <span class="c1"># it takes 42.7 s</span></pre></div>
 drop -0.6 pp at 224x224</pre></div></div></div>
 <p>The paper reports 15.3% top-5 error, and 12345.678 appears only in code.</p>
 <p>A glued value: <span class="pasted-text">0.8123</span>, quoted as 0.81.</p>
+<section id="exercises"><h2>Exercises</h2><ol><li><p>Train on 300 images for 2.5 epochs.</p></li></ol></section>
 </section></article></main><footer>Footer 777.7</footer></body></html>"""
 
 
@@ -331,15 +349,17 @@ def test_split_page_separates_prose_outputs_and_code():
     assert len(page.prose) == 6  # the heading, four paragraphs and the list item without <p>
     assert "0.8123" not in prose and any("0.8123" in o for o in page.outputs)  # pasted by myst-nb's glue
     assert page.prose[0] == "Training 2012"
+    assert page.exercises == ["Exercises", "Train on 300 images for 2.5 epochs."]
 
 
 def test_unsourced_finds_exactly_the_figures_no_output_code_or_fact_holds():
     page = split_page(SYNTHETIC)
     found = {(i.figure, i.sentence.split()[0]) for i in unsourced(page, "book/x")}
     # 42.7 s is printed by no cell; 15.3% is a fact, but no facts are given here
-    assert found == {("42.7", "It"), ("15.3%", "The")}
+    # in an exercise an integer is a setting for the reader (300 images), a decimal is still scanned
+    assert found == {("42.7", "It"), ("15.3%", "The"), ("2.5", "Train")}
     found = [i.figure for i in unsourced(page, "book/x", fact_texts())]
-    assert found == ["42.7"]
+    assert found == ["42.7", "2.5"]
     assert "It took 42.7 s" in unsourced(page, "book/x")[0].sentence
 
 
