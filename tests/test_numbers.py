@@ -30,7 +30,8 @@ A figure **matches** a number of the page's outputs, of its code, or of a fact o
   ``0.9`` from an output ``0.9050``; a tie may round either way). The precision is the figure's
   last written digit; for an integer after "about", "≈", "~", "roughly", "around", "nearly",
   "almost" or "approximately" it is its last non-zero digit (``about 62,000`` from ``61,706``).
-  A figure never matches a source that is less precise than itself unless they are equal.
+  A figure never matches a source that is less precise than itself unless they are equal, nor
+  a decimal source with more than :data:`MAX_EXTRA_DIGITS` digits beyond its own.
 
 Figures that are right without an output or a fact are listed in :data:`ALLOWED`, each with its
 reason; an entry that no longer matches anything fails too, so the list stays small.
@@ -132,20 +133,27 @@ def prose_figures(text: str, exercise: bool = False) -> List[Figure]:
             if f.looks_measured and not is_reference_or_year(text, f) and not (exercise and f.is_integer)]
 
 
-def candidates(fig: Figure) -> Iterable[Decimal]:
-    """A source number, and the same number as a percentage or a fraction."""
-    yield fig.value
+#: A decimal source may carry at most this many digits beyond the figure's last one: ``0.91`` comes
+#: from ``0.9050`` but not from a long float such as ``0.912345678`` that merely lies nearby.
+MAX_EXTRA_DIGITS = 3
+
+
+def candidates(fig: Figure) -> Iterable[Tuple[Decimal, Decimal]]:
+    """(value, step of its last digit) of a source number, also as a percentage or a fraction."""
+    yield fig.value, fig.quantum
     if fig.percent:
-        yield fig.value / 100
+        yield fig.value / 100, fig.quantum / 100
     elif fig.decimal and fig.value <= 1:
-        yield fig.value * 100
+        yield fig.value * 100, fig.quantum * 100
 
 
 def matches(prose: Figure, source: Figure) -> bool:
     """``prose`` is ``source`` written at the prose's precision (see the module docstring)."""
-    for value in candidates(source):
+    for value, quantum in candidates(source):
         if value == prose.value:
             return True
+        if source.decimal and quantum < prose.quantum.scaleb(-MAX_EXTRA_DIGITS):
+            continue
         for rounding in (ROUND_HALF_UP, ROUND_HALF_EVEN):
             if (value / prose.quantum).to_integral_value(rounding) * prose.quantum == prose.value:
                 return True
@@ -153,14 +161,11 @@ def matches(prose: Figure, source: Figure) -> bool:
 
 
 class Sources:
-    """The numbers a page may quote: its outputs, its code and the cited facts, indexed for lookup."""
+    """The numbers a page may quote: its outputs, its code and the cited facts."""
 
     def __init__(self, texts: Iterable[str]):
-        self.numbers: Set[Tuple[Decimal, bool, bool]] = set()
-        for text in texts:
-            for f in figures(text):
-                self.numbers.add((f.value, f.percent, f.decimal))
-        self.figures = [Figure("", v, Decimal(1), p, d) for v, p, d in self.numbers]
+        numbers = {(f.value, f.quantum, f.percent, f.decimal) for text in texts for f in figures(text)}
+        self.figures = [Figure("", v, q, p, d) for v, q, p, d in numbers]
 
     def find(self, prose: Figure) -> bool:
         return any(matches(prose, source) for source in self.figures)
@@ -375,6 +380,7 @@ def test_matching_rules():
     assert ok("about 62,000", "61,706") and ok("≈ 0.88", "0.88")
     assert not ok("0.91", "0.9151") and not ok("18.0 ms", "18.06 ms") and not ok("62,000", "61,706")
     assert not ok("0.905", "0.91")  # a less precise source cannot give a more precise figure
+    assert ok("0.4", "0.4123") and not ok("0.4", "0.41234") and ok("41%", "0.41234")  # MAX_EXTRA_DIGITS
     assert not ok("-0.6 pp", "0.5") and not ok("112 ms", "18.0 ms") and not ok("3.9%", "1998")
     assert not ok("25.8%", "0.262") and not ok("1,000", "100")
 
