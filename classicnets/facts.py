@@ -12,6 +12,8 @@ Sources:
   document recognition", Proc. IEEE 86(11), 1998.
 * AlexNet: A. Krizhevsky, I. Sutskever, G. E. Hinton, "ImageNet classification with deep
   convolutional neural networks", NIPS 2012.
+* GTX 580: NVIDIA's GeForce GTX 580 product page, "GPU Engine Specs" (the card of AlexNet's
+  two-GPU training; the 3GB variant is the paper's).
 * Fashion-MNIST: H. Xiao, K. Rasul, R. Vollgraf, "Fashion-MNIST: a novel image dataset for
   benchmarking machine learning algorithms", arXiv:1708.07747, 2017.
 """
@@ -23,6 +25,7 @@ from typing import Dict, Tuple
 LECUN_1998 = "LeCun et al. 1998"
 KRIZHEVSKY_2012 = "Krizhevsky et al. 2012"
 XIAO_2017 = "Xiao et al. 2017 (Fashion-MNIST)"
+NVIDIA_GTX580 = "NVIDIA, GeForce GTX 580 product specifications"
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ FACTS: Tuple[Fact, ...] = (
     Fact("alexnet_top5_2012_5cnns", "16.4%", f"{KRIZHEVSKY_2012}, Table 2", "top-5 test error, 5 CNNs"),
     Fact("ilsvrc2012_second", "26.2%", f"{KRIZHEVSKY_2012}, abstract and Table 2", "second-best entry, top-5"),
     Fact("gtx580_memory", "3GB", f"{KRIZHEVSKY_2012}, §3.2", "memory of one GTX 580"),
+    Fact("gtx580_cores", "512", f"{NVIDIA_GTX580}, GPU Engine Specs", "CUDA cores"),
+    Fact("gtx580_clock", "1.544 GHz", f"{NVIDIA_GTX580}, GPU Engine Specs", "processor clock (1544 MHz)"),
     Fact("relu_training_error", "25%", f"{KRIZHEVSKY_2012}, §3.1 and Figure 1", "training error reached 6x faster"),
     Fact("two_gpu_gain", "1.7% and 1.2%", f"{KRIZHEVSKY_2012}, §3.2", "top-1/top-5 gain of the two-GPU net"),
     Fact("lrn_constants", "k = 2, n = 5, alpha = 1e-4, beta = 0.75", f"{KRIZHEVSKY_2012}, §3.3", "LRN constants"),
@@ -94,4 +99,4 @@ def by_name() -> Dict[str, Fact]:
     return {fact.name: fact for fact in FACTS}
 
 
-__all__ = ["FACTS", "KRIZHEVSKY_2012", "LECUN_1998", "XIAO_2017", "Fact", "by_name"]
+__all__ = ["FACTS", "KRIZHEVSKY_2012", "LECUN_1998", "NVIDIA_GTX580", "XIAO_2017", "Fact", "by_name"]

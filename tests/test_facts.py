@@ -15,8 +15,8 @@ from classicnets.cost import GTX580_BYTES
 from classicnets.layers import LRN
 from classicnets.specs import alexnet_spec, lenet5_spec
 
-PAPERS = (facts.LECUN_1998, facts.KRIZHEVSKY_2012, facts.XIAO_2017)
-WHERE = re.compile(r", (?:§[IVX\d]|Table \d|Figure \d|Appendix [A-Z]|abstract)")
+PAPERS = (facts.LECUN_1998, facts.KRIZHEVSKY_2012, facts.XIAO_2017, facts.NVIDIA_GTX580)
+WHERE = re.compile(r", (?:§[IVX\d]|Table \d|Figure \d|Appendix [A-Z]|abstract|GPU Engine Specs)")
 
 
 def value(name: str, index: int = 0) -> Decimal:

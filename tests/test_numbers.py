@@ -24,7 +24,8 @@ A figure **matches** a number of the page's outputs, of its code, or of a fact o
 :mod:`classicnets.facts` (each with its paper and section) when
 
 * the two are equal once written the same way: ``61,706`` = ``61706`` = ``61_706``, the sign
-  ignored; a fraction and a percentage are the same number (``90.5%`` = ``0.905``); a scale
+  ignored; a fraction and a percentage are the same number (``90.5%`` = ``0.905``, when the prose
+  figure is a percentage or has two decimals or more: ``0.3`` is not ``25%``); a scale
   word multiplies (``62.4 million``, ``62.4M``, ``1.2 million``);
 * rounding the source number to the figure's precision gives the figure (prose ``0.91`` or
   ``0.9`` from an output ``0.9050``; a tie may round either way). The precision is the figure's
@@ -64,14 +65,15 @@ NUMBER = re.compile(
     r"(?!\d)(?!\.\d)(?![,_]\d)"                        # not a version (2.14.1), not 1,23 or 1_2
     r"(?P<pct>\s?%)?"
 )
-SCALE = re.compile(r"^(?:\s?(?P<word>thousand|million|billion|trillion)\b|(?P<abbr>[kMG])(?![A-Za-z]))")
-SCALES = {"thousand": 3, "million": 6, "billion": 9, "trillion": 12, "k": 3, "M": 6, "G": 9}
+SCALE = re.compile(r"^(?:\s?(?P<word>thousand|million|billion|trillion|万|亿)|(?P<abbr>[kMG])(?![A-Za-z]))")
+SCALES = {"thousand": 3, "million": 6, "billion": 9, "trillion": 12, "万": 4, "亿": 8, "k": 3, "M": 6, "G": 9}
 REFERENCE = re.compile(
     r"(?:§|\b(?:sections?|tables?|figures?|fig\.|chapters?|exercises?|steps?|appendix|eq\.|equations?|"
     r"python|version|cuda|torch|gtx|rtx|ilsvrc|issue|pages?)[\s\-]*)\s*$",
     re.IGNORECASE,
 )
-APPROX = re.compile(r"(?:\b(?:about|roughly|around|nearly|almost|approximately)\s+|[≈~∼]\s*)$", re.IGNORECASE)
+APPROX = re.compile(r"(?:\b(?:about|roughly|around|nearly|almost|approximately)\s+|(?:[≈~∼]|约|大约|近)\s*)$",
+                    re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -138,18 +140,20 @@ def prose_figures(text: str, exercise: bool = False) -> List[Figure]:
 MAX_EXTRA_DIGITS = 3
 
 
-def candidates(fig: Figure) -> Iterable[Tuple[Decimal, Decimal]]:
-    """(value, step of its last digit) of a source number, also as a percentage or a fraction."""
+def candidates(fig: Figure, prose: Figure) -> Iterable[Tuple[Decimal, Decimal]]:
+    """(value, step of its last digit) of a source number, and the same number as a fraction (for a
+    prose figure with two decimals or more: ``0.905`` from ``90.5%``) or as a percentage (for a prose
+    percentage: ``90.5%`` from ``0.905``)."""
     yield fig.value, fig.quantum
-    if fig.percent:
+    if fig.percent and prose.quantum <= Decimal("0.01"):
         yield fig.value / 100, fig.quantum / 100
-    elif fig.decimal and fig.value <= 1:
+    elif fig.decimal and not fig.percent and fig.value <= 1 and prose.percent:
         yield fig.value * 100, fig.quantum * 100
 
 
 def matches(prose: Figure, source: Figure) -> bool:
     """``prose`` is ``source`` written at the prose's precision (see the module docstring)."""
-    for value, quantum in candidates(source):
+    for value, quantum in candidates(source, prose):
         if value == prose.value:
             return True
         if source.decimal and quantum < prose.quantum.scaleb(-MAX_EXTRA_DIGITS):
@@ -378,9 +382,12 @@ def test_matching_rules():
     assert ok("18.0 ms", "18.04 ms") and ok("1.57×", "1.5733") and ok("0.6 pp", "-0.6 pp")
     assert ok("62.4 million", "62,378,344") and ok("1.2 million", "1.2 million") and ok("62.4M", "62378344")
     assert ok("about 62,000", "61,706") and ok("≈ 0.88", "0.88")
+    assert ok("约 120 万", "1,200,000") and ok("约 6240 万", "62,378,344") and not ok("6240 万", "62,378,344")  # the Chinese edition's scale words
     assert not ok("0.91", "0.9151") and not ok("18.0 ms", "18.06 ms") and not ok("62,000", "61,706")
     assert not ok("0.905", "0.91")  # a less precise source cannot give a more precise figure
     assert ok("0.4", "0.4123") and not ok("0.4", "0.41234") and ok("41%", "0.41234")  # MAX_EXTRA_DIGITS
+    assert not ok("0.3", "25%") and not ok("36.0", "0.36") and not ok("0.4", "40%")  # a percentage needs its %...
+    assert ok("0.36", "36%") and ok("36%", "0.36")  # ...or a fraction its two decimals
     assert not ok("-0.6 pp", "0.5") and not ok("112 ms", "18.0 ms") and not ok("3.9%", "1998")
     assert not ok("25.8%", "0.262") and not ok("1,000", "100")
 
