@@ -43,7 +43,7 @@ import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import pytest
 from bs4 import BeautifulSoup, NavigableString, Tag
@@ -333,12 +333,14 @@ def test_the_allow_list_gives_reasons():
 SYNTHETIC = """<html><body><nav>Sidebar 999.9 ms</nav><main><article class="bd-article" role="main">
 <section><h1>Training 2012<a class="headerlink" href="#t">#</a></h1>
 <p>The model has 61,706 parameters and reaches 90.5% test accuracy (0.91 rounded), 1.57× faster,
-in 18.0 ms per batch of 256; about 62,000 weights; <code class="docutils literal"><span class="pre">lr=3e-4</span></code>.</p>
+in 18.0 ms per batch of 256; about 62,000 weights;
+<code class="docutils literal"><span class="pre">lr=3e-4</span></code>.</p>
 <ul><li><p>It took 42.7 s, see §4.2, Table 2 and chapter 04; torch 2.14.1 on an H100.</p></li>
 <li>Accuracy fell by 0.6 pp and <span class="math notranslate nohighlight">\\(224\\times224\\)</span> inputs.</li></ul>
 <div class="cell docutils container"><div class="cell_input docutils container"><pre>fit(model, batch_size=256)
 print(12345.678)  <span class="c1"># it takes 42.7 s</span></pre></div>
-<div class="cell_output docutils container"><div class="output stream"><pre>params 61706 | acc 0.9050 | 1.5733x | 18.04 ms
+<div class="cell_output docutils container"><div class="output stream">
+<pre>params 61706 | acc 0.9050 | 1.5733x | 18.04 ms
 drop -0.6 pp at 224x224</pre></div></div></div>
 <p>The paper reports 15.3% top-5 error, and 12345.678 appears only in code.</p>
 <p>A glued value: <span class="pasted-text">0.8123</span>, quoted as 0.81.</p>
@@ -382,7 +384,8 @@ def test_matching_rules():
     assert ok("18.0 ms", "18.04 ms") and ok("1.57×", "1.5733") and ok("0.6 pp", "-0.6 pp")
     assert ok("62.4 million", "62,378,344") and ok("1.2 million", "1.2 million") and ok("62.4M", "62378344")
     assert ok("about 62,000", "61,706") and ok("≈ 0.88", "0.88")
-    assert ok("约 120 万", "1,200,000") and ok("约 6240 万", "62,378,344") and not ok("6240 万", "62,378,344")  # the Chinese edition's scale words
+    # the Chinese edition's scale and approximation words
+    assert ok("约 120 万", "1,200,000") and ok("约 6240 万", "62,378,344") and not ok("6240 万", "62,378,344")
     assert not ok("0.91", "0.9151") and not ok("18.0 ms", "18.06 ms") and not ok("62,000", "61,706")
     assert not ok("0.905", "0.91")  # a less precise source cannot give a more precise figure
     assert ok("0.4", "0.4123") and not ok("0.4", "0.41234") and ok("41%", "0.41234")  # MAX_EXTRA_DIGITS
