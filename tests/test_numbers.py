@@ -47,6 +47,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import pytest
 from bs4 import BeautifulSoup, NavigableString, Tag
+from conftest import REPO
 
 from classicnets.facts import FACTS
 
@@ -72,6 +73,7 @@ REFERENCE = re.compile(
     r"python|version|cuda|torch|gtx|rtx|ilsvrc|issue|pages?)[\s\-]*)\s*$",
     re.IGNORECASE,
 )
+INLINE_CODE = re.compile(r"`[^`]*`")
 APPROX = re.compile(r"(?:\b(?:about|roughly|around|nearly|almost|approximately)\s+|(?:[≈~∼]|约|大约|近)\s*)$",
                     re.IGNORECASE)
 
@@ -130,7 +132,10 @@ def is_reference_or_year(text: str, fig: Figure) -> bool:
 
 
 def prose_figures(text: str, exercise: bool = False) -> List[Figure]:
-    """The figures of a prose text that look measured or counted (in an exercise: not integers)."""
+    """The figures of a prose text that look measured or counted (in an exercise: not integers).
+
+    Inline code (between backticks) is not prose: its digits are masked, keeping the offsets."""
+    text = INLINE_CODE.sub(lambda m: re.sub(r"\d", "#", m.group()), text)
     return [f for f in figures(text, approx=True)
             if f.looks_measured and not is_reference_or_year(text, f) and not (exercise and f.is_integer)]
 
@@ -213,8 +218,10 @@ def split_page(html: str) -> Page:
     for tag in pasted:
         tag.replace_with(" ")
     code += [c.get_text(" ") for c in article.select("code, pre, kbd, samp")]
-    for tag in article.select("code, pre, kbd, samp"):
+    for tag in article.select("pre"):
         tag.decompose()
+    for tag in article.select("code, kbd, samp"):  # kept for the failure message, never scanned
+        tag.replace_with("`" + tag.get_text().replace("`", "'") + "`")
     for math in article.select(".math"):
         math.replace_with(" " + LATEX_COMMAND.sub(" ", math.get_text(" ")).replace("{", " ").replace("}", " ") + " ")
     exercises: List[str] = []
@@ -288,7 +295,8 @@ def report(items: Sequence[Unsourced]) -> str:
         by_page.setdefault(item.page, []).append(item)
     lines = []
     for page, its in by_page.items():
-        lines.append(f"{page}.ipynb / .md — {len(its)} figure(s) printed by no cell of the page and in no fact:")
+        source = f"{page}.ipynb" if (REPO / f"{page}.ipynb").exists() else f"{page}.md"
+        lines.append(f"{source}: {len(its)} figure(s) that no cell of the page prints and no fact holds:")
         lines += [str(i) for i in its]
     return "\n".join(lines)
 
@@ -352,7 +360,8 @@ def test_split_page_separates_prose_outputs_and_code():
     page = split_page(SYNTHETIC)
     prose = " ".join(page.prose)
     assert "61,706 parameters" in prose and "Sidebar" not in prose and "Footer" not in prose
-    assert "params 61706" not in prose and "batch_size" not in prose and "lr=3e-4" not in prose
+    assert "params 61706" not in prose and "batch_size" not in prose
+    assert "`lr=3e-4`" in prose and prose_figures("`lr=3e-4` and `x.view(-1, 9216)`") == []  # shown, not scanned
     assert "#" not in prose  # the heading's anchor link
     assert "224 224" in prose  # inline math is prose, LaTeX commands dropped
     assert any("params 61706" in o for o in page.outputs)
@@ -406,7 +415,7 @@ def test_what_is_not_scanned():
 def test_report_names_page_figure_and_sentence():
     items = unsourced(split_page(SYNTHETIC), "book/03_x")
     text = report(items)
-    assert text.startswith("book/03_x") and "'42.7'" in text and "It took 42.7 s, see §4.2" in text
+    assert text.startswith("book/03_x.md: 3 figure(s)") and "'42.7'" in text and "It took 42.7 s, see §4.2" in text
 
 
 def test_allow_list_lookup():
