@@ -48,6 +48,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import pytest
 from bs4 import BeautifulSoup, NavigableString, Tag
 from conftest import REPO
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from classicnets.facts import FACTS
 
@@ -204,7 +206,7 @@ def split_page(html: str) -> Page:
     """Prose, outputs and code of a built page (sphinx-book-theme + MyST-NB markup)."""
     soup = BeautifulSoup(html, "html.parser")
     article = soup.select_one("article.bd-article") or soup.select_one("main") or soup.body or soup
-    for tag in article.select("script, style, a.headerlink, .toggle-hidden, button"):
+    for tag in article.select("script, style, a.headerlink, button"):
         tag.decompose()
     outputs = [out.get_text(" ") for out in article.select("div.cell_output")]
     for comment in article.select(", ".join(f"div.cell_input span.{c}" for c in ("c", "c1", "cm", "ch", "cs"))):
@@ -422,3 +424,21 @@ def test_allow_list_lookup():
     item = Unsourced("book/x", "42.7", "It took 42.7 s")
     assert allowed(item, (("book/x", "42.7", "a reason long enough to read"),))
     assert not allowed(item, (("book/y", "42.7", "a reason long enough to read"),))
+
+
+@settings(max_examples=300, deadline=None)
+@given(x=st.decimals(min_value=0, max_value=10**7, places=6, allow_nan=False),
+       digits=st.integers(0, 3), extra=st.integers(0, MAX_EXTRA_DIGITS), commas=st.booleans())
+def test_a_figure_rounded_from_an_output_matches_it_and_one_step_off_does_not(x, digits, extra, commas):
+    source = f"{x:.{digits + extra}f}"
+    step = Decimal(1).scaleb(-digits)
+    rounded = Decimal(source).quantize(step, rounding=ROUND_HALF_UP)
+    spell = "{:,f}" if commas else "{:f}"
+    prose = prose_figures(f"it reached {spell.format(rounded)} here")
+    if digits == 0 and (rounded < 100 or (1900 <= rounded <= 2039 and not (commas and rounded >= 1000))):
+        assert prose == []  # a small integer or a year is not scanned
+        return
+    assert [f.value for f in prose] == [rounded]
+    assert Sources([f"value: {source}"]).find(prose[0])
+    off = prose_figures(f"it reached {rounded + step:,f} here")[0]  # (with commas: never a year)
+    assert not Sources([f"value: {source}"]).find(off)
