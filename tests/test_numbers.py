@@ -206,7 +206,8 @@ def split_page(html: str) -> Page:
     """Prose, outputs and code of a built page (sphinx-book-theme + MyST-NB markup)."""
     soup = BeautifulSoup(html, "html.parser")
     article = soup.select_one("article.bd-article") or soup.select_one("main") or soup.body or soup
-    for tag in article.select("script, style, a.headerlink, button"):
+    # anchors, equation numbers "(1)", "Fig. 1" / "Table 2" labels, copy buttons: not figures
+    for tag in article.select("script, style, a.headerlink, span.eqno, span.caption-number, button"):
         tag.decompose()
     outputs = [out.get_text(" ") for out in article.select("div.cell_output")]
     for comment in article.select(", ".join(f"div.cell_input span.{c}" for c in ("c", "c1", "cm", "ch", "cs"))):
@@ -224,8 +225,11 @@ def split_page(html: str) -> Page:
         tag.decompose()
     for tag in article.select("code, kbd, samp"):  # kept for the failure message, never scanned
         tag.replace_with("`" + tag.get_text().replace("`", "'") + "`")
-    for math in article.select(".math"):
-        math.replace_with(" " + LATEX_COMMAND.sub(" ", math.get_text(" ")).replace("{", " ").replace("}", " ") + " ")
+    for math in article.select(".math"):  # TeX source: its commands are not prose, its numbers are
+        text = LATEX_COMMAND.sub(" ", math.get_text(" ")).replace("{", " ").replace("}", " ")
+        block = soup.new_tag("p" if math.name == "div" else "span")
+        block.string = f" {text} "
+        math.replace_with(block)
     exercises: List[str] = []
     for section in article.select("section"):
         heading = section.find(re.compile(r"^h[1-6]$"))
@@ -240,11 +244,13 @@ def _blocks(root: Tag) -> List[str]:
     groups: Dict[int, List[str]] = {}
     order: List[int] = []
     for node in root.descendants:
-        if not isinstance(node, NavigableString) or type(node) is not NavigableString:
+        if type(node) is not NavigableString:
             continue  # comments, doctypes
         block = node.find_parent(BLOCKS) or root
         key = id(block)
         if key not in groups:
+            if not node.strip():
+                continue  # whitespace between blocks opens no block
             groups[key] = []
             order.append(key)
         groups[key].append(str(node))
@@ -347,6 +353,7 @@ in 18.0 ms per batch of 256; about 62,000 weights;
 <code class="docutils literal"><span class="pre">lr=3e-4</span></code>.</p>
 <ul><li><p>It took 42.7 s, see §4.2, Table 2 and chapter 04; torch 2.14.1 on an H100.</p></li>
 <li>Accuracy fell by 0.6 pp and <span class="math notranslate nohighlight">\\(224\\times224\\)</span> inputs.</li></ul>
+<div class="math notranslate nohighlight"><span class="eqno">(107)</span>\\[n = 224\\]</div>
 <div class="cell docutils container"><div class="cell_input docutils container"><pre>fit(model, batch_size=256)
 print(12345.678)  <span class="c1"># it takes 42.7 s</span></pre></div>
 <div class="cell_output docutils container"><div class="output stream">
@@ -368,7 +375,8 @@ def test_split_page_separates_prose_outputs_and_code():
     assert "224 224" in prose  # inline math is prose, LaTeX commands dropped
     assert any("params 61706" in o for o in page.outputs)
     assert any("batch_size=256" in c for c in page.code) and any("lr=3e-4" in c for c in page.code)
-    assert len(page.prose) == 6  # the heading, four paragraphs and the list item without <p>
+    assert len(page.prose) == 7  # the heading, four paragraphs, the list item without <p>, the equation
+    assert "(107)" not in prose and "n = 224" in prose  # an equation's number is not a figure
     assert "0.8123" not in prose and any("0.8123" in o for o in page.outputs)  # pasted by myst-nb's glue
     assert page.prose[0] == "Training 2012"
     assert page.exercises == ["Exercises", "Train on 300 images for 2.5 epochs."]
