@@ -343,7 +343,8 @@ def test_every_allowed_figure_is_still_on_its_page(built_book):
         items = unsourced(page, page_name, fact_texts())
         if not any(allowed(item, [(page_name, figure, words, reason)]) for item in items):
             stale.append(f"{page_name}: {figure!r} in {words!r} ({reason})")
-    assert not stale, "ALLOWED entries that allow nothing (the figure is gone or now printed; remove them):\n" + "\n".join(stale)
+    assert not stale, ("ALLOWED entries that allow nothing (the figure is gone or now printed; remove them):\n"
+                       + "\n".join(stale))
 
 
 def test_the_allow_list_gives_reasons():
