@@ -209,6 +209,8 @@ def test_hover_draws_the_receptive_field_and_the_kernel(live, layer, channel, un
     (rf, _), (jump, _) = row.rf, row.jump
     _, h, w = row.out_shape
     cv = v.root.locator(f'.lnl-maps canvas[data-layer="{layer}"][data-channel="{channel}"]')
+    v.root.locator(".lnl-input-wrap").scroll_into_view_if_needed()  # the input box and the maps both on screen
+    cv.scroll_into_view_if_needed()
     b = cv.bounding_box()
     i, j = unit
     v.page.mouse.move(b["x"] + (j + 0.5) * b["width"] / w, b["y"] + (i + 0.5) * b["height"] / h)

@@ -364,7 +364,8 @@
     root.appendChild(el("div", { className: "lnl-top" }, [
       el("div", { className: "lnl-stage" }, [el("div", { className: "lnl-title", text: "draw (28×28)" }), pad, clear]),
       el("div", { className: "lnl-stage" }, [el("div", { className: "lnl-title", "data-layer": "input",
-        text: "input " + fmtShape(nets[variant].spec.input_shape) + " (padded, normalised)" }), inputWrap]),
+        text: "input · " + fmtShape(nets[variant].spec.input_shape),
+        title: "the 28×28 image padded with background to 32×32 and normalised, as the training data" }), inputWrap]),
       el("div", { className: "lnl-stage lnl-kernel-stage" }, [el("div", { className: "lnl-title", text: "hover a map unit" }), kernelPanel]),
     ]));
 
@@ -492,7 +493,7 @@
         "): sees " + fmtHW(field.rf) + " input pixels" + how }));
       const row = el("div", { className: "lnl-kernel-row" });
       for (let c = 0; c < ci; c++) {
-        const cv = mapCanvas(kh, kw, 8, { className: "lnl-kernel", "data-layer": convName, "data-channel": String(m) });
+        const cv = mapCanvas(kh, kw, 6, { className: "lnl-kernel", "data-layer": convName, "data-channel": String(m) });
         paint(cv, slice, c * kh * kw, kh, kw, function (v) { return diverging(v, scale); });
         row.appendChild(cv);
       }
