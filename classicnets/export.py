@@ -268,11 +268,13 @@ def train_and_export(epochs: int = EPOCHS, out_dir: Optional[Path] = None, progr
     labels = read_idx(folder / FASHION_MNIST.test_labels.filename, FASHION_MNIST.test_labels, FASHION_MNIST)
     write_text_atomic(weights_path, json.dumps(weights, separators=(",", ":")) + "\n")
     write_text_atomic(images_path, json.dumps(images_payload(raw_test, labels, data.classes), separators=(",", ":")) + "\n")
-    record = {"schema": RECORD_SCHEMA, "command": COMMAND + ("" if epochs == EPOCHS else f" --epochs {epochs}"),
+    command = COMMAND + ("" if epochs == EPOCHS else f" --epochs {epochs}") + ("" if out_dir is None else f" --out {out_dir}")
+    shown = (lambda p: f"classicnets/{p.parent.name}/{p.name}") if out_dir is None else str
+    record = {"schema": RECORD_SCHEMA, "command": command,
               "env": environment(torch.device("cpu")), "settings": {**SETTINGS, "epochs": epochs, "optimizer": "adam",
               "data": f"load_fashion_mnist(pad={PAD}) (normalised with the training set's mean and std)"},
-              "networks": results, "weights_file": f"classicnets/assets/{weights_path.name}",
-              "weights_sha256": sha256(weights_path), "images_file": f"classicnets/assets/{images_path.name}",
+              "networks": results, "weights_file": shown(weights_path),
+              "weights_sha256": sha256(weights_path), "images_file": shown(images_path),
               "images_sha256": sha256(images_path)}
     write_text_atomic(record_path, json.dumps(record, indent=2) + "\n")
     return record

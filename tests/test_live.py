@@ -313,3 +313,13 @@ def test_javascript_downsampling_is_a_block_mean(node_run):
     red = torch.tensor(rgba[..., 0], dtype=torch.float64)[None, None] / 255
     want = torch.nn.functional.avg_pool2d(red, 10).flatten()  # 60×50 -> 6×5
     torch.testing.assert_close(torch.tensor(out["downsample"], dtype=torch.float64), want, rtol=0, atol=1e-12)
+
+
+def test_export_command_rejects_bad_arguments(capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        export.main(["--epochs", "0"])
+    assert "--epochs must be at least 1, got 0" in capsys.readouterr().err
+    other = tmp_path / "weights.json"
+    other.write_text(json.dumps({"schema": "something/1"}))
+    with pytest.raises(export.WeightsError, match=r"schema 'something/1'.*rerun python -m classicnets.export"):
+        export.load_lenet5("blog", path=other)
