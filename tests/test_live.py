@@ -46,22 +46,29 @@ def images():
     return export.read_images()
 
 
-def torch_outputs(model: torch.nn.Module, x: torch.Tensor) -> dict:
-    """Every named layer's output (by the spec's layer names), in float32."""
-    outputs, hooks = {}, []
-    for path, module in model.named_modules():
-        name = path.rsplit(".", 1)[-1]
-        if name in SPEC_LAYERS:
-            hooks.append(module.register_forward_hook(lambda m, i, o, name=name: outputs.__setitem__(name, o.detach())))
-    try:
-        with torch.no_grad():
-            logits = model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    assert sorted(outputs) == sorted(SPEC_LAYERS)
-    torch.testing.assert_close(outputs["fc3"], logits)
-    return outputs
+def torch_outputs(model: torch.nn.Module, variant: str, x: torch.Tensor) -> dict:
+    """Every layer's output by the spec's layer names, with PyTorch's functional ops on the model's own
+    weights (float32); the last one is checked against the model's forward."""
+    F = torch.nn.functional
+    p = dict(export.model_tensors(model))
+    act = torch.tanh if variant == "blog" else torch.relu  # as lenet5_spec says
+    pool = F.avg_pool2d if variant == "blog" else F.max_pool2d
+    out = {}
+    with torch.no_grad():
+        out["conv1"] = F.conv2d(x, p["conv1.weight"], p["conv1.bias"])
+        out["act1"] = act(out["conv1"])
+        out["pool1"] = pool(out["act1"], 2)
+        out["conv2"] = F.conv2d(out["pool1"], p["conv2.weight"], p["conv2.bias"])
+        out["act2"] = act(out["conv2"])
+        out["pool2"] = pool(out["act2"], 2)
+        out["fc1"] = F.linear(out["pool2"].flatten(1), p["fc1.weight"], p["fc1.bias"])
+        out["act3"] = act(out["fc1"])
+        out["fc2"] = F.linear(out["act3"], p["fc2.weight"], p["fc2.bias"])
+        out["act4"] = act(out["fc2"])
+        out["fc3"] = F.linear(out["act4"], p["fc3.weight"], p["fc3.bias"])
+        torch.testing.assert_close(out["fc3"], model(x))
+    assert sorted(out) == sorted(SPEC_LAYERS)
+    return out
 
 
 # --------------------------------------------------------------------------- the weights and their record
@@ -278,7 +285,7 @@ def test_javascript_maps_match_pytorch_layer_by_layer(variant, node_run, images)
     n = len(js["layers"])
     x = export.prepare(images["pixels"][:n], weights["mean"], weights["std"])
     torch.testing.assert_close(torch.tensor(js["inputs"], dtype=torch.float64), x.flatten(1).double(), rtol=0, atol=1e-6)
-    ref = torch_outputs(export.load_lenet5(variant), x)
+    ref = torch_outputs(export.load_lenet5(variant), variant, x)
     for k in range(n):
         assert [layer["name"] for layer in js["layers"][k]] == ["conv1", "act1", "pool1", "conv2", "act2", "pool2",
                                                                  "flatten", "fc1", "act3", "fc2", "act4", "fc3"]
