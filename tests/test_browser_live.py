@@ -130,6 +130,10 @@ def test_picking_an_image_shows_pytorchs_class(live, variant):
         assert shown.startswith(f"Prediction: {classes[want[n]]} ("), shown
         assert f"test image {images['index'][n]}, label {classes[images['label'][n]]}" in shown
         assert v.root.locator(".lnl-prob.lnl-best").get_attribute("data-class") == str(want[n])
+    thumb = v.root.locator(f'.lnl-thumb[data-index="{picks[0]}"]')  # the keyboard picks too
+    thumb.focus()
+    v.page.keyboard.press("Enter")
+    assert int(v.root.get_attribute("data-prediction")) == want[picks[0]]
     assert not v.problems, "\n".join(v.problems)
 
 

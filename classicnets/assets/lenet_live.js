@@ -349,7 +349,11 @@
       const c = mapCanvas(imgH, imgW, 1, { className: "lnl-thumb", "data-index": String(n), role: "listitem",
         title: classes[payload.images.label[n]] + " (test image " + payload.images.index[n] + ")" });
       paint(c, px, 0, imgH, imgW, function (v) { return [v, v, v]; });
+      c.setAttribute("tabindex", "0");
       c.addEventListener("click", function () { pick(n); });
+      c.addEventListener("keydown", function (e) {
+        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); pick(n); }
+      });
       strip.appendChild(c);
     });
     root.appendChild(el("p", { className: "lnl-caption", text: "Pick a Fashion-MNIST test image, or draw on the black square (white ink)." }));
