@@ -22,6 +22,7 @@ dozen lines, no library. Images: 100 × 784 uint8 pixels; Fashion-MNIST's backgr
 about half the pixels, so each image is stored as runs (a zero-run byte, then literal bytes; see
 :func:`encode_image`), base64, about 64 KB in all.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,7 +72,9 @@ def named_layers(model: nn.Module) -> Dict[str, nn.Module]:
             found[name] = module
     missing = [n for n in LAYERS if n not in found]
     if missing:
-        raise WeightsError(f"{type(model).__name__} has no module called {', '.join(missing)}: is it a LeNet5 blog/modern?")
+        raise WeightsError(
+            f"{type(model).__name__} has no module called {', '.join(missing)}: is it a LeNet5 blog/modern?"
+        )
     return found
 
 
@@ -113,7 +116,7 @@ def decode_network(entry: Mapping[str, Any]) -> Dict[str, torch.Tensor]:
     start = 0
     for t in entry["tensors"]:
         n = int(np.prod(t["shape"]))
-        out[t["name"]] = torch.from_numpy(raw[start:start + n].astype(np.float32).reshape(t["shape"]))
+        out[t["name"]] = torch.from_numpy(raw[start : start + n].astype(np.float32).reshape(t["shape"]))
         start += n
     if start != raw.size:
         raise WeightsError(f"the weights blob holds {raw.size} numbers but its tensors list {start}")
@@ -140,8 +143,10 @@ def load_into(model: nn.Module, tensors: Mapping[str, torch.Tensor]) -> nn.Modul
             layer, param = name.split(".")
             target = getattr(layers[layer], param)
             if tuple(target.shape) != tuple(value.shape):
-                raise WeightsError(f"{name}: the file holds shape {tuple(value.shape)}, the model has "
-                                   f"{tuple(target.shape)}: rerun {COMMAND}")
+                raise WeightsError(
+                    f"{name}: the file holds shape {tuple(value.shape)}, the model has "
+                    f"{tuple(target.shape)}: rerun {COMMAND}"
+                )
             target.copy_(value)
     return model
 
@@ -183,7 +188,7 @@ def decode_image(blob: bytes, size: int) -> np.ndarray:
     i = 0
     while i < len(blob):
         zeros, n = blob[i], blob[i + 1]
-        out += [0] * zeros + list(blob[i + 2:i + 2 + n])
+        out += [0] * zeros + list(blob[i + 2 : i + 2 + n])
         i += 2 + n
     if len(out) != size:
         raise WeightsError(f"an encoded image decodes to {len(out)} pixels, expected {size}")
@@ -206,8 +211,11 @@ def images_payload(raw_test: np.ndarray, labels: Sequence[int], classes: Sequenc
     return {
         "schema": "classicnets.lenet5_test_images/1",
         "source": "Fashion-MNIST test set (t10k-images-idx3-ubyte), first images of each class",
-        "height": int(raw_test.shape[1]), "width": int(raw_test.shape[2]), "classes": list(classes),
-        "index": idx, "label": [int(labels[i]) for i in idx],
+        "height": int(raw_test.shape[1]),
+        "width": int(raw_test.shape[2]),
+        "classes": list(classes),
+        "index": idx,
+        "label": [int(labels[i]) for i in idx],
         "encoding": "runs of (zeros, n, n bytes), base64",
         "data": [base64.b64encode(e).decode("ascii") for e in encoded],
     }
@@ -254,28 +262,53 @@ def train_and_export(epochs: int = EPOCHS, out_dir: Optional[Path] = None, progr
         history = fit(model, data, epochs=epochs, device="cpu", progress=progress, **SETTINGS)
         networks[variant] = encode_network(model)
         stored = load_into(lenet5(variant), decode_network(networks[variant])).eval()
-        results[variant] = {"epochs": epochs, "test_acc_float32": history.final.test_acc,
-                            "test_acc_stored": evaluate(stored, data.x_test, data.y_test), "n_test": len(data.y_test),
-                            "seconds_per_epoch": round(history.seconds_per_epoch, 2)}
-        print(f"{variant}: test accuracy {results[variant]['test_acc_float32']:.4f} (float32), "
-              f"{results[variant]['test_acc_stored']:.4f} (as stored, float16)")
-    weights = {"schema": WEIGHTS_SCHEMA, "dtype": "float16", "byte_order": "little",
-               "encoding": "base85 (Python's base64.b85encode, padded; '<>&' written as ',.:')",
-               "input": {"dataset": "Fashion-MNIST", "size": 28 + 2 * PAD, "pad": PAD, "mean": data.mean, "std": data.std},
-               "classes": list(data.classes), "networks": networks}
+        results[variant] = {
+            "epochs": epochs,
+            "test_acc_float32": history.final.test_acc,
+            "test_acc_stored": evaluate(stored, data.x_test, data.y_test),
+            "n_test": len(data.y_test),
+            "seconds_per_epoch": round(history.seconds_per_epoch, 2),
+        }
+        print(
+            f"{variant}: test accuracy {results[variant]['test_acc_float32']:.4f} (float32), "
+            f"{results[variant]['test_acc_stored']:.4f} (as stored, float16)"
+        )
+    weights = {
+        "schema": WEIGHTS_SCHEMA,
+        "dtype": "float16",
+        "byte_order": "little",
+        "encoding": "base85 (Python's base64.b85encode, padded; '<>&' written as ',.:')",
+        "input": {"dataset": "Fashion-MNIST", "size": 28 + 2 * PAD, "pad": PAD, "mean": data.mean, "std": data.std},
+        "classes": list(data.classes),
+        "networks": networks,
+    }
     folder = find_dataset_dir(FASHION_MNIST)
     raw_test = read_idx(folder / FASHION_MNIST.test_images.filename, FASHION_MNIST.test_images, FASHION_MNIST)
     labels = read_idx(folder / FASHION_MNIST.test_labels.filename, FASHION_MNIST.test_labels, FASHION_MNIST)
     write_text_atomic(weights_path, json.dumps(weights, separators=(",", ":")) + "\n")
-    write_text_atomic(images_path, json.dumps(images_payload(raw_test, labels, data.classes), separators=(",", ":")) + "\n")
-    command = COMMAND + ("" if epochs == EPOCHS else f" --epochs {epochs}") + ("" if out_dir is None else f" --out {out_dir}")
+    write_text_atomic(
+        images_path, json.dumps(images_payload(raw_test, labels, data.classes), separators=(",", ":")) + "\n"
+    )
+    command = (
+        COMMAND + ("" if epochs == EPOCHS else f" --epochs {epochs}") + ("" if out_dir is None else f" --out {out_dir}")
+    )
     shown = (lambda p: f"classicnets/{p.parent.name}/{p.name}") if out_dir is None else str
-    record = {"schema": RECORD_SCHEMA, "command": command,
-              "env": environment(torch.device("cpu")), "settings": {**SETTINGS, "epochs": epochs, "optimizer": "adam",
-              "data": f"load_fashion_mnist(pad={PAD}) (normalised with the training set's mean and std)"},
-              "networks": results, "weights_file": shown(weights_path),
-              "weights_sha256": sha256(weights_path), "images_file": shown(images_path),
-              "images_sha256": sha256(images_path)}
+    record = {
+        "schema": RECORD_SCHEMA,
+        "command": command,
+        "env": environment(torch.device("cpu")),
+        "settings": {
+            **SETTINGS,
+            "epochs": epochs,
+            "optimizer": "adam",
+            "data": f"load_fashion_mnist(pad={PAD}) (normalised with the training set's mean and std)",
+        },
+        "networks": results,
+        "weights_file": shown(weights_path),
+        "weights_sha256": sha256(weights_path),
+        "images_file": shown(images_path),
+        "images_sha256": sha256(images_path),
+    }
     write_text_atomic(record_path, json.dumps(record, indent=2) + "\n")
     return record
 
@@ -287,8 +320,12 @@ def read_record(path: Optional[Path] = None) -> Dict[str, Any]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=EPOCHS, help=f"epochs per network (default {EPOCHS})")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="write the three files into this folder instead of classicnets/assets and records")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write the three files into this folder instead of classicnets/assets and records",
+    )
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error(f"--epochs must be at least 1, got {args.epochs}")

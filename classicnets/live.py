@@ -12,7 +12,8 @@ What it embeds, and why that encoding (the page's budget is about 400 KB):
 
 * the weights of both networks made by ``python -m classicnets.export``
   (``classicnets/assets/lenet5_weights.json``): 2 × 61,706 parameters as float16 in base85
-  text — 309 KB, against 658 KB for float32 in base64 (see :mod:`classicnets.export`). float16 keeps about 3 significant digits; the record
+  text — 309 KB, against 658 KB for float32 in base64 (see :mod:`classicnets.export`).
+  float16 keeps about 3 significant digits; the record
   (``classicnets/records/lenet5_weights.json``) gives the test accuracy of exactly these
   rounded weights, and the page computes with them in float64, so the JavaScript and PyTorch
   (float32, same stored weights) agree to about 1e-5 on the logits;
@@ -25,6 +26,7 @@ arithmetic, which saves the page 30 KB; the explorer's tests prove the two equal
 >>> from IPython.display import HTML
 >>> HTML(live_html())          # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import itertools
@@ -48,9 +50,16 @@ def live_js() -> str:
 
 def geometry(variant: str):
     """``[{name, kind, out_shape, rf, jump}, …]``: every layer of ``lenet5_spec(variant)``, from the arithmetic."""
-    return [{"name": r.name, "kind": r.kind, "out_shape": list(r.out_shape),
-             "rf": None if r.rf is None else list(r.rf), "jump": None if r.jump is None else list(r.jump)}
-            for r in trace(lenet5_spec(variant)).rows]
+    return [
+        {
+            "name": r.name,
+            "kind": r.kind,
+            "out_shape": list(r.out_shape),
+            "rf": None if r.rf is None else list(r.rf),
+            "jump": None if r.jump is None else list(r.jump),
+        }
+        for r in trace(lenet5_spec(variant)).rows
+    ]
 
 
 def live_payload() -> Dict[str, Any]:
@@ -59,8 +68,9 @@ def live_payload() -> Dict[str, Any]:
     missing = [v for v in VARIANTS if v not in weights.get("networks", {})]
     if missing:
         raise ValueError(f"{WEIGHTS_ASSET} has no weights for {', '.join(missing)}: run python -m classicnets.export")
-    specs = {v: {"title": lenet5_spec(v).title, "spec": lenet5_spec(v).to_dict(), "geometry": geometry(v)}
-             for v in VARIANTS}
+    specs = {
+        v: {"title": lenet5_spec(v).title, "spec": lenet5_spec(v).to_dict(), "geometry": geometry(v)} for v in VARIANTS
+    }
     return {"specs": specs, "weights": weights, "images": json.loads(asset(IMAGES_ASSET))}
 
 
@@ -84,15 +94,15 @@ def live_html(initial: str = "modern", image: int = 0, element_id: Optional[str]
     for part in ("specs", "weights", "images"):
         text = _script_safe(json.dumps(payload[part], ensure_ascii=False, separators=(",", ":")))
         blocks.append(f'<script type="application/json" id="{uid}-{part}">{text}</script>\n')
-    parts = ", ".join(f"{p}: JSON.parse(document.getElementById({json.dumps(f'{uid}-{p}')}).textContent)"
-                      for p in ("specs", "weights", "images"))
+    parts = ", ".join(
+        f"{p}: JSON.parse(document.getElementById({json.dumps(f'{uid}-{p}')}).textContent)"
+        for p in ("specs", "weights", "images")
+    )
     options = json.dumps({"initial": initial, "image": image})
     return (
         f"<style>\n{asset('lenet_live.css')}</style>\n"
         f'<div id="{uid}" class="lnl-root" data-initial="{initial}">'
-        "<noscript>The network viewer needs JavaScript.</noscript></div>\n"
-        + "".join(blocks)
-        + f"<script>\n{js}\n"
+        "<noscript>The network viewer needs JavaScript.</noscript></div>\n" + "".join(blocks) + f"<script>\n{js}\n"
         f"window.classicnetsLive.mount(document.getElementById({json.dumps(uid)}), {{{parts}}}, {options});\n"
         "</script>\n"
     )

@@ -8,6 +8,7 @@ local server and no console error is printed (``Visit`` from test_browser.py rec
 
 Run:  CLASSICNETS_BOOK_BUILT=1 pytest -m browser tests/test_browser_live.py   (with a fresh _build/html)
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -103,8 +104,11 @@ def test_maps_are_labelled_with_the_arithmetic_shapes(live):
     titles = v.root.locator(".lnl-title").all_inner_texts()
     for name in MAPS + ("fc1", "fc2", "fc3"):
         shape = "×".join(map(str, rows[name].out_shape))
-        assert any(t.startswith(name) and t.endswith(shape) or f"{name} → softmax · {shape}" in t for t in titles), \
-            (name, shape, titles)
+        assert any(t.startswith(name) and t.endswith(shape) or f"{name} → softmax · {shape}" in t for t in titles), (
+            name,
+            shape,
+            titles,
+        )
     counts = {name: v.root.locator(f'.lnl-maps canvas[data-layer="{name}"]').count() for name in MAPS}
     assert counts == {"conv1": 6, "pool1": 6, "conv2": 16, "pool2": 16}
     assert v.root.locator(".lnl-thumb").count() == 100
@@ -154,11 +158,16 @@ def test_switching_networks_redraws_the_maps(live):
 def _drawn_input(v: Visit) -> np.ndarray:
     """The 28×28 input the viewer uses, and a check that it is the block mean of the drawing canvas."""
     pixels = np.array(v.page.evaluate("() => Array.from(document.querySelector('.lnl-root').classicnetsLive.input())"))
-    rgba = np.array(v.page.evaluate(
-        """() => { const c = document.querySelector('.lnl-draw');
+    rgba = np.array(
+        v.page.evaluate(
+            """() => { const c = document.querySelector('.lnl-draw');
                    return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }"""
-    ), dtype=np.float64).reshape(280, 280, 4)
-    np.testing.assert_allclose(pixels.reshape(28, 28), rgba[..., 0].reshape(28, 10, 28, 10).mean((1, 3)) / 255, atol=1e-12)
+        ),
+        dtype=np.float64,
+    ).reshape(280, 280, 4)
+    np.testing.assert_allclose(
+        pixels.reshape(28, 28), rgba[..., 0].reshape(28, 10, 28, 10).mean((1, 3)) / 255, atol=1e-12
+    )
     return pixels.reshape(1, 28, 28)
 
 
@@ -178,7 +187,9 @@ def test_drawing_redraws_the_maps_and_predicts_like_pytorch(live):
     for t in np.linspace(0, 1, 12):
         v.page.mouse.move(box["x"] + box["width"] * (0.3 + 0.4 * t), box["y"] + box["height"] * (0.2 + 0.6 * t))
     v.page.mouse.up()
-    v.page.wait_for_function(f"() => Number(document.querySelector('.lnl-root').getAttribute('data-renders')) > {before}")
+    v.page.wait_for_function(
+        f"() => Number(document.querySelector('.lnl-root').getAttribute('data-renders')) > {before}"
+    )
     v.page.wait_for_timeout(100)  # the last animation frame
     drawn = _drawn_input(v)
     assert drawn.sum() > 20, "the stroke left almost no ink on the 28×28 input"
@@ -205,8 +216,9 @@ def test_drawing_redraws_the_maps_and_predicts_like_pytorch(live):
     assert not v.problems, "\n".join(v.problems)
 
 
-@pytest.mark.parametrize("layer, channel, unit", [("conv1", 2, (3, 20)), ("pool1", 0, (13, 0)),
-                                                  ("conv2", 5, (4, 7)), ("pool2", 15, (2, 2))])
+@pytest.mark.parametrize(
+    "layer, channel, unit", [("conv1", 2, (3, 20)), ("pool1", 0, (13, 0)), ("conv2", 5, (4, 7)), ("pool2", 15, (2, 2))]
+)
 def test_hover_draws_the_receptive_field_and_the_kernel(live, layer, channel, unit):
     v = live()
     row = trace(lenet5_spec("modern")).row(layer)

@@ -9,6 +9,7 @@
 
 The same forward pass is checked in Chromium by tests/test_browser_live.py.
 """
+
 from __future__ import annotations
 
 import base64
@@ -180,8 +181,11 @@ def test_html_is_self_contained_and_within_budget():
     assert "http://" not in html and "https://" not in html
     code = [text for tag, attrs, text in tags if tag == "script" and not attrs.get("type")][0]
     assert live_js().strip() in code
-    data = {attrs["id"].rsplit("-", 1)[1]: json.loads(text) for tag, attrs, text in tags
-            if tag == "script" and attrs.get("type") == "application/json"}
+    data = {
+        attrs["id"].rsplit("-", 1)[1]: json.loads(text)
+        for tag, attrs, text in tags
+        if tag == "script" and attrs.get("type") == "application/json"
+    }
     assert data == json.loads(json.dumps(live_payload()))
     for v in export.VARIANTS:
         assert data["specs"][v]["spec"] == json.loads(json.dumps(lenet5_spec(v).to_dict()))
@@ -225,7 +229,9 @@ for (const v of Object.keys(p.specs)) {
   const boxes = {};
   for (const [name, f] of Object.entries(fields)) {
     boxes[name] = [];
-    for (let i = 0; i < f.shape[1]; i++) for (let j = 0; j < f.shape[2]; j++) boxes[name].push(live.unitBox(f, i, j, [32, 32]));
+    for (let i = 0; i < f.shape[1]; i++) {
+      for (let j = 0; j < f.shape[2]; j++) boxes[name].push(live.unitBox(f, i, j, [32, 32]));
+    }
   }
   out[v] = {logits: [], probs: [], layers: [], fields: fields, boxes: boxes, inputs: []};
   p.images.data.forEach((b64, n) => {
@@ -254,11 +260,20 @@ def node_run(tmp_path_factory):
     harness.write_text(HARNESS, encoding="utf-8")
     rng = np.random.default_rng(1998)
     rgba = rng.integers(0, 256, (60, 50, 4), dtype=np.uint8)
-    job = {"payload": live_payload(), "detailed": 4,
-           "downsample": {"rgba": rgba.ravel().tolist(), "width": 50, "height": 60, "factor": 10}}
+    job = {
+        "payload": live_payload(),
+        "detailed": 4,
+        "downsample": {"rgba": rgba.ravel().tolist(), "width": 50, "height": 60, "factor": 10},
+    }
     assets = REPO / "classicnets" / "assets"
-    proc = subprocess.run([NODE, str(harness), str(assets / "lenet_live.js")],
-                          input=json.dumps(job), capture_output=True, text=True, timeout=300, check=True)
+    proc = subprocess.run(
+        [NODE, str(harness), str(assets / "lenet_live.js")],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     return json.loads(proc.stdout), rgba
 
 
@@ -274,7 +289,9 @@ def test_javascript_logits_match_pytorch(variant, node_run, images):
     diff = (got - logits.double()).abs().max().item()
     assert diff < 1e-4, f"{variant}: JavaScript and PyTorch logits differ by up to {diff:.2e}"
     assert got.argmax(1).tolist() == logits.argmax(1).tolist()
-    torch.testing.assert_close(torch.tensor(js["probs"], dtype=torch.float64), logits.double().softmax(1), rtol=0, atol=1e-5)
+    torch.testing.assert_close(
+        torch.tensor(js["probs"], dtype=torch.float64), logits.double().softmax(1), rtol=0, atol=1e-5
+    )
 
 
 @needs_node
@@ -284,11 +301,25 @@ def test_javascript_maps_match_pytorch_layer_by_layer(variant, node_run, images)
     weights = export.read_weights()["input"]
     n = len(js["layers"])
     x = export.prepare(images["pixels"][:n], weights["mean"], weights["std"])
-    torch.testing.assert_close(torch.tensor(js["inputs"], dtype=torch.float64), x.flatten(1).double(), rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        torch.tensor(js["inputs"], dtype=torch.float64), x.flatten(1).double(), rtol=0, atol=1e-6
+    )
     ref = torch_outputs(export.load_lenet5(variant), variant, x)
     for k in range(n):
-        assert [layer["name"] for layer in js["layers"][k]] == ["conv1", "act1", "pool1", "conv2", "act2", "pool2",
-                                                                 "flatten", "fc1", "act3", "fc2", "act4", "fc3"]
+        assert [layer["name"] for layer in js["layers"][k]] == [
+            "conv1",
+            "act1",
+            "pool1",
+            "conv2",
+            "act2",
+            "pool2",
+            "flatten",
+            "fc1",
+            "act3",
+            "fc2",
+            "act4",
+            "fc3",
+        ]
         for layer in js["layers"][k]:
             if layer["name"] == "flatten":
                 continue
@@ -309,8 +340,11 @@ def test_javascript_receptive_fields_are_the_arithmetic(variant, node_run):
         assert fields[name]["rf"] == list(row.rf) and fields[name]["jump"] == list(row.jump), name
         assert fields[name]["start"] == [0, 0] and fields[name]["shape"] == list(row.out_shape)
         (rf, _), (jump, _) = row.rf, row.jump
-        want = [{"top": i * jump, "left": j * jump, "height": rf, "width": rf}  # no padding: never clipped
-                for i in range(row.out_shape[1]) for j in range(row.out_shape[2])]
+        want = [
+            {"top": i * jump, "left": j * jump, "height": rf, "width": rf}  # no padding: never clipped
+            for i in range(row.out_shape[1])
+            for j in range(row.out_shape[2])
+        ]
         assert node_run[0][variant]["boxes"][name] == want, name
 
 
