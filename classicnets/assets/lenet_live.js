@@ -310,8 +310,11 @@
   // ------------------------------------------------------------------ the viewer
 
   const SCALES = { input: 5, conv1: 3, pool1: 4, conv2: 5, pool2: 8 };
+  const MAPS = [["conv1", "act1"], ["pool1", "pool1"], ["conv2", "act2"], ["pool2", "pool2"]]; // [layer, output shown]
+  const BARS = [["fc1", "act3"], ["fc2", "act4"]];
   const DRAW = 280; // drawing canvas: 28×28 cells of 10×10 pixels
 
+  /** Draw the viewer into root; on a bad payload, one message in root instead of a broken widget. */
   function mount(root, payload, options) {
     try {
       return mountInto(root, payload, options || {});
@@ -324,210 +327,259 @@
   }
 
   function mountInto(root, payload, options) {
-    const input = payload.weights.input;
-    const classes = payload.weights.classes;
+    const s = createState(payload, options);
+    const ui = buildLayout(root, s);
+    s.run = function () { run(root, s, ui); };
+    s.pick = function (n) { pick(s, ui, n); };
+    attachDrawing(s, ui);
+    ui.select.addEventListener("change", function () { s.variant = ui.select.value; s.run(); });
+    ui.clear.addEventListener("click", function () {
+      s.pixels = new Float64Array(s.imgH * s.imgW);
+      s.picked = null;
+      markPicked(ui, null);
+      paintPad(s, ui);
+      s.run();
+    });
+    ui.select.value = s.variant;
+    s.pick(options.image || 0);
+    const api = {
+      pick: s.pick,
+      setVariant: function (v) { ui.select.value = v; s.variant = v; s.run(); },
+      result: function () { return s.result; },
+      fields: function () { return s.nets[s.variant].fields; },
+      input: function () { return Float64Array.from(s.pixels); },
+    };
+    root.classicnetsLive = api;
+    return api;
+  }
+
+  /** Everything the viewer computes with: networks (weights, spec, geometry), images, the current input. */
+  function createState(payload, options) {
     const imgH = payload.images.height, imgW = payload.images.width;
-    const images = payload.images.data.map(function (b64) { return decodeImage(b64, imgH * imgW); });
     const nets = {};
     for (const key of Object.keys(payload.weights.networks)) {
-      nets[key] = { params: unpackNetwork(payload.weights.networks[key]), spec: payload.specs[key].spec,
-        title: payload.specs[key].title, fields: receptiveFields(payload.specs[key].geometry, payload.specs[key].spec),
-        shapes: shapesOf(payload.specs[key].geometry) };
+      const entry = payload.specs[key];
+      nets[key] = { params: unpackNetwork(payload.weights.networks[key]), spec: entry.spec, title: entry.title,
+        fields: receptiveFields(entry.geometry, entry.spec), shapes: shapesOf(entry.geometry) };
     }
-    let variant = options.initial || Object.keys(nets)[0];
-    let pixels = new Float64Array(imgH * imgW);
-    let picked = null, result = null, renders = 0;
+    return {
+      input: payload.weights.input, classes: payload.weights.classes, imgH: imgH, imgW: imgW, labels: payload.images,
+      images: payload.images.data.map(function (b64) { return decodeImage(b64, imgH * imgW); }),
+      nets: nets, variant: options.initial || Object.keys(nets)[0],
+      pixels: new Float64Array(imgH * imgW), picked: null, result: null, renders: 0,
+    };
+  }
 
+  function buildLayout(root, s) {
+    const ui = {};
     root.textContent = "";
-    const select = el("select", { "aria-label": "network", className: "lnl-network" },
-      Object.keys(nets).map(function (k) { return el("option", { value: k, text: nets[k].title }); }));
-    const prediction = el("span", { className: "lnl-prediction", role: "status", "aria-live": "polite" });
-    root.appendChild(el("div", { className: "lnl-header" }, [el("label", {}, ["Network ", select]), prediction]));
+    ui.select = el("select", { "aria-label": "network", className: "lnl-network" },
+      Object.keys(s.nets).map(function (k) { return el("option", { value: k, text: s.nets[k].title }); }));
+    ui.prediction = el("span", { className: "lnl-prediction", role: "status", "aria-live": "polite" });
+    root.appendChild(el("div", { className: "lnl-header" }, [el("label", {}, ["Network ", ui.select]), ui.prediction]));
+    root.appendChild(el("p", { className: "lnl-caption",
+      text: "Pick a Fashion-MNIST test image, or draw on the black square (white ink)." }));
+    ui.strip = buildStrip(s);
+    root.appendChild(ui.strip);
+    ui.pad = el("canvas", { width: String(DRAW), height: String(DRAW), className: "lnl-draw",
+      "aria-label": "drawing canvas, 28×28" });
+    ui.ctx = ui.pad.getContext("2d", { willReadFrequently: true });
+    ui.clear = el("button", { type: "button", className: "lnl-clear", text: "Clear" });
+    ui.inputCanvas = mapCanvas(s.input.size, s.input.size, SCALES.input, { className: "lnl-map", "data-layer": "input" });
+    ui.rfBox = el("div", { className: "lnl-rf", hidden: "" });
+    ui.kernels = el("div", { className: "lnl-kernels", "aria-live": "polite" });
+    const inputTitle = el("div", { className: "lnl-title", "data-layer": "input",
+      text: "input · " + fmtShape(s.nets[s.variant].spec.input_shape),
+      title: "the 28×28 image padded with background to 32×32 and normalised, as the training data" });
+    root.appendChild(el("div", { className: "lnl-top" }, [
+      el("div", { className: "lnl-stage" }, [el("div", { className: "lnl-title", text: "draw (28×28)" }), ui.pad, ui.clear]),
+      el("div", { className: "lnl-stage" }, [inputTitle, el("div", { className: "lnl-input-wrap" }, [ui.inputCanvas, ui.rfBox])]),
+      el("div", { className: "lnl-stage lnl-kernel-stage" }, [el("div", { className: "lnl-title", text: "hover a map unit" }),
+        ui.kernels]),
+    ]));
+    ui.stages = el("div", { className: "lnl-stages" });
+    ui.bars = el("div", { className: "lnl-bars" });
+    root.appendChild(ui.stages);
+    root.appendChild(ui.bars);
+    return ui;
+  }
 
+  /** The strip of test images: click (or Enter) picks one. */
+  function buildStrip(s) {
     const strip = el("div", { className: "lnl-strip", role: "list", "aria-label": "test images" });
-    images.forEach(function (px, n) {
-      const c = mapCanvas(imgH, imgW, 1, { className: "lnl-thumb", "data-index": String(n), role: "listitem",
-        title: classes[payload.images.label[n]] + " (test image " + payload.images.index[n] + ")" });
-      paint(c, px, 0, imgH, imgW, function (v) { return [v, v, v]; });
-      c.setAttribute("tabindex", "0");
-      c.addEventListener("click", function () { pick(n); });
+    s.images.forEach(function (px, n) {
+      const c = mapCanvas(s.imgH, s.imgW, 1, { className: "lnl-thumb", "data-index": String(n), role: "listitem",
+        tabindex: "0", title: s.classes[s.labels.label[n]] + " (test image " + s.labels.index[n] + ")" });
+      paint(c, px, 0, s.imgH, s.imgW, function (v) { return [v, v, v]; });
+      c.addEventListener("click", function () { s.pick(n); });
       c.addEventListener("keydown", function (e) {
-        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); pick(n); }
+        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); s.pick(n); }
       });
       strip.appendChild(c);
     });
-    root.appendChild(el("p", { className: "lnl-caption", text: "Pick a Fashion-MNIST test image, or draw on the black square (white ink)." }));
-    root.appendChild(strip);
+    return strip;
+  }
 
-    const pad = el("canvas", { width: String(DRAW), height: String(DRAW), className: "lnl-draw", "aria-label": "drawing canvas, 28×28" });
-    const clear = el("button", { type: "button", className: "lnl-clear", text: "Clear" });
-    const inputCanvas = mapCanvas(input.size, input.size, SCALES.input, { className: "lnl-map", "data-layer": "input" });
-    const rfBox = el("div", { className: "lnl-rf", hidden: "" });
-    const inputWrap = el("div", { className: "lnl-input-wrap" }, [inputCanvas, rfBox]);
-    const kernelPanel = el("div", { className: "lnl-kernels", "aria-live": "polite" });
-    root.appendChild(el("div", { className: "lnl-top" }, [
-      el("div", { className: "lnl-stage" }, [el("div", { className: "lnl-title", text: "draw (28×28)" }), pad, clear]),
-      el("div", { className: "lnl-stage" }, [el("div", { className: "lnl-title", "data-layer": "input",
-        text: "input · " + fmtShape(nets[variant].spec.input_shape),
-        title: "the 28×28 image padded with background to 32×32 and normalised, as the training data" }), inputWrap]),
-      el("div", { className: "lnl-stage lnl-kernel-stage" }, [el("div", { className: "lnl-title", text: "hover a map unit" }), kernelPanel]),
-    ]));
+  function outputOf(result, name) {
+    return result.outputs.filter(function (o) { return o.name === name; })[0];
+  }
 
-    const stages = el("div", { className: "lnl-stages" });
-    root.appendChild(stages);
-    const bars = el("div", { className: "lnl-bars" });
-    root.appendChild(bars);
-
-    // ---------------------------------------------------------------- maps
-    const MAPS = [["conv1", "act1"], ["pool1", "pool1"], ["conv2", "act2"], ["pool2", "pool2"]];
-
-    function outputOf(name) { return result.outputs.filter(function (o) { return o.name === name; })[0]; }
-
-    function drawMaps() {
-      const net = nets[variant];
-      stages.textContent = "";
-      for (const [layer, shown] of MAPS) {
-        const out = outputOf(shown);
-        const [c, h, w] = out.shape;
-        const scale = maxAbs(out.data);
-        const label = layer + (layer === shown ? "" : " → " + actName(net.spec, shown)) + " · " + fmtShape(net.shapes[layer]);
-        const row = el("div", { className: "lnl-maps", "data-layer": layer });
-        for (let m = 0; m < c; m++) {
-          const cv = mapCanvas(h, w, SCALES[layer], { className: "lnl-map", "data-layer": layer, "data-channel": String(m) });
-          paint(cv, out.data, m * h * w, h, w, function (v) { return diverging(v, scale); });
-          cv.addEventListener("mousemove", function (e) { hover(layer, m, cv, e); });
-          cv.addEventListener("mouseleave", unhover);
-          row.appendChild(cv);
-        }
-        stages.appendChild(el("div", { className: "lnl-stage" }, [el("div", { className: "lnl-title", text: label }), row]));
-      }
-    }
-
-    function drawBars() {
-      const net = nets[variant];
-      bars.textContent = "";
-      for (const [layer, shown] of [["fc1", "act3"], ["fc2", "act4"]]) {
-        const out = outputOf(shown);
-        const scale = maxAbs(out.data);
-        const cv = el("canvas", { width: String(out.data.length * 3), height: "60", className: "lnl-fc", "data-layer": layer });
-        const ctx = cv.getContext("2d");
-        for (let i = 0; i < out.data.length; i++) {
-          const v = out.data[i], hgt = Math.round(28 * Math.abs(v) / (scale || 1));
-          const c = diverging(v, scale);
-          ctx.fillStyle = "rgb(" + c.join(",") + ")";
-          ctx.fillRect(3 * i, v >= 0 ? 30 - hgt : 30, 2, Math.max(1, hgt));
-        }
-        bars.appendChild(el("div", { className: "lnl-stage" }, [el("div", { className: "lnl-title",
-          text: layer + " → " + actName(net.spec, shown) + " · " + fmtShape(net.shapes[layer]) }), cv]));
-      }
-      const best = result.probs.indexOf(Math.max.apply(null, result.probs));
-      const list = el("div", { className: "lnl-probs", "data-layer": "fc3" });
-      result.probs.forEach(function (p, k) {
-        const bar = el("span", { className: "lnl-bar" });
-        bar.style.width = (p * 100).toFixed(1) + "%";
-        list.appendChild(el("div", { className: "lnl-prob" + (k === best ? " lnl-best" : ""), "data-class": String(k) }, [
-          el("span", { className: "lnl-class", text: classes[k] }), el("span", { className: "lnl-track" }, [bar]),
-          el("span", { className: "lnl-pct", text: (p * 100).toFixed(1) + "%" })]));
-      });
-      bars.appendChild(el("div", { className: "lnl-stage" }, [el("div", { className: "lnl-title",
-        text: "fc3 → softmax · " + fmtShape(net.shapes.fc3) + " class probabilities" }), list]));
-      return best;
-    }
-
-    function run() {
-      const net = nets[variant];
-      const x = prepare(pixels, imgH, imgW, input);
-      result = forward(net.spec, net.params, x);
-      paint(inputCanvas, x, 0, input.size, input.size, function (v) {
-        const g = Math.round(255 * Math.max(0, Math.min(1, v * input.std + input.mean)));
-        return [g, g, g];
-      });
-      drawMaps();
-      const best = drawBars();
-      const truth = picked === null ? "your drawing" : "test image " + payload.images.index[picked] + ", label " +
-        classes[payload.images.label[picked]];
-      prediction.textContent = "Prediction: " + classes[best] + " (" + (result.probs[best] * 100).toFixed(1) + "%) — " + truth;
-      renders += 1;
-      root.setAttribute("data-prediction", String(best));
-      root.setAttribute("data-renders", String(renders));
-      root.setAttribute("data-variant", variant);
-      root.setAttribute("data-state", "ok");
-      unhover();
-    }
-
-    // ---------------------------------------------------------------- hovering
-    function hover(layer, m, cv, e) {
-      const net = nets[variant];
-      const rect = cv.getBoundingClientRect();
-      const [h, w] = [cv.height, cv.width];
-      const i = Math.min(h - 1, Math.floor((e.clientY - rect.top) / rect.height * h));
-      const j = Math.min(w - 1, Math.floor((e.clientX - rect.left) / rect.width * w));
-      const field = net.fields[layer];
-      const box = unitBox(field, i, j, [input.size, input.size]);
-      const px = inputCanvas.getBoundingClientRect().width / input.size;
-      rfBox.style.top = box.top * px + "px";
-      rfBox.style.left = box.left * px + "px";
-      rfBox.style.width = box.width * px + "px";
-      rfBox.style.height = box.height * px + "px";
-      rfBox.removeAttribute("hidden");
-      rfBox.setAttribute("data-layer", layer);
-      rfBox.setAttribute("data-unit", m + "," + i + "," + j);
-      rfBox.setAttribute("data-size", box.height + "×" + box.width);
-      showKernels(layer, m, i, j, field);
-    }
-
-    function unhover() {
-      rfBox.setAttribute("hidden", "");
-      kernelPanel.textContent = "";
-      kernelPanel.appendChild(el("p", { className: "lnl-caption", text: "Move the mouse over a feature map: the box on the input marks " +
-        "the pixels that unit can see (its receptive field) and the kernel that produced it appears here." }));
-    }
-
-    function showKernels(layer, m, i, j, field) {
-      const net = nets[variant];
-      const convName = layer.replace("pool", "conv");
-      const wt = net.params[convName + ".weight"];
-      const [, ci, kh, kw] = wt.shape;
-      const slice = wt.data.subarray(m * ci * kh * kw, (m + 1) * ci * kh * kw);
-      const scale = maxAbs(slice);
-      kernelPanel.textContent = "";
-      const how = layer === convName ? "" : " (" + net.spec.features.filter(function (l) { return l.name === layer; })[0].op +
-        " of a 2×2 window of " + convName + " map " + m + ", whose kernel is:)";
-      kernelPanel.appendChild(el("p", { className: "lnl-caption", text: layer + " map " + m + ", unit (" + i + ", " + j +
-        "): sees " + fmtHW(field.rf) + " input pixels" + how }));
-      const row = el("div", { className: "lnl-kernel-row" });
-      for (let c = 0; c < ci; c++) {
-        const cv = mapCanvas(kh, kw, 6, { className: "lnl-kernel", "data-layer": convName, "data-channel": String(m) });
-        paint(cv, slice, c * kh * kw, kh, kw, function (v) { return diverging(v, scale); });
+  function drawMaps(s, ui) {
+    const net = s.nets[s.variant];
+    ui.stages.textContent = "";
+    for (const [layer, shown] of MAPS) {
+      const out = outputOf(s.result, shown);
+      const [c, h, w] = out.shape;
+      const scale = maxAbs(out.data);
+      const label = layer + (layer === shown ? "" : " → " + actName(net.spec, shown)) + " · " + fmtShape(net.shapes[layer]);
+      const row = el("div", { className: "lnl-maps", "data-layer": layer });
+      for (let m = 0; m < c; m++) {
+        const cv = mapCanvas(h, w, SCALES[layer], { className: "lnl-map", "data-layer": layer, "data-channel": String(m) });
+        paint(cv, out.data, m * h * w, h, w, function (v) { return diverging(v, scale); });
+        cv.addEventListener("mousemove", function (e) { hover(s, ui, layer, m, cv, e); });
+        cv.addEventListener("mouseleave", function () { unhover(ui); });
         row.appendChild(cv);
       }
-      kernelPanel.appendChild(row);
-      kernelPanel.appendChild(el("p", { className: "lnl-caption", text: convName + " kernel " + m + ": " + ci + "×" + kh + "×" + kw +
-        " weights + bias " + net.params[convName + ".bias"].data[m].toFixed(3) }));
+      ui.stages.appendChild(el("div", { className: "lnl-stage" }, [el("div", { className: "lnl-title", text: label }), row]));
     }
+  }
 
-    // ---------------------------------------------------------------- input: picking and drawing
-    const ctx = pad.getContext("2d", { willReadFrequently: true });
+  /** fc1 and fc2 as bars (blue negative, red positive), then the class probabilities; returns the top class. */
+  function drawBars(s, ui) {
+    const net = s.nets[s.variant];
+    ui.bars.textContent = "";
+    for (const [layer, shown] of BARS) {
+      const out = outputOf(s.result, shown);
+      const scale = maxAbs(out.data);
+      const cv = el("canvas", { width: String(out.data.length * 3), height: "60", className: "lnl-fc", "data-layer": layer });
+      const ctx = cv.getContext("2d");
+      for (let i = 0; i < out.data.length; i++) {
+        const v = out.data[i], hgt = Math.round(28 * Math.abs(v) / (scale || 1));
+        ctx.fillStyle = "rgb(" + diverging(v, scale).join(",") + ")";
+        ctx.fillRect(3 * i, v >= 0 ? 30 - hgt : 30, 2, Math.max(1, hgt));
+      }
+      ui.bars.appendChild(el("div", { className: "lnl-stage" }, [el("div", { className: "lnl-title",
+        text: layer + " → " + actName(net.spec, shown) + " · " + fmtShape(net.shapes[layer]) }), cv]));
+    }
+    const probs = s.result.probs;
+    const best = probs.indexOf(Math.max.apply(null, probs));
+    const list = el("div", { className: "lnl-probs", "data-layer": "fc3" });
+    probs.forEach(function (p, k) {
+      const bar = el("span", { className: "lnl-bar" });
+      bar.style.width = (p * 100).toFixed(1) + "%";
+      list.appendChild(el("div", { className: "lnl-prob" + (k === best ? " lnl-best" : ""), "data-class": String(k) }, [
+        el("span", { className: "lnl-class", text: s.classes[k] }), el("span", { className: "lnl-track" }, [bar]),
+        el("span", { className: "lnl-pct", text: (p * 100).toFixed(1) + "%" })]));
+    });
+    ui.bars.appendChild(el("div", { className: "lnl-stage" }, [el("div", { className: "lnl-title",
+      text: "fc3 → softmax · " + fmtShape(net.shapes.fc3) + " class probabilities" }), list]));
+    return best;
+  }
 
-    function paintPad() {
-      const cell = DRAW / imgW;
-      for (let y = 0; y < imgH; y++) {
-        for (let x = 0; x < imgW; x++) {
-          const g = Math.round(pixels[y * imgW + x] * 255);
-          ctx.fillStyle = "rgb(" + g + "," + g + "," + g + ")";
-          ctx.fillRect(x * cell, y * cell, cell, cell);
-        }
+  /** Forward pass on the current input, then redraw everything. */
+  function run(root, s, ui) {
+    const net = s.nets[s.variant], input = s.input;
+    const x = prepare(s.pixels, s.imgH, s.imgW, input);
+    s.result = forward(net.spec, net.params, x);
+    paint(ui.inputCanvas, x, 0, input.size, input.size, function (v) {
+      const g = Math.round(255 * Math.max(0, Math.min(1, v * input.std + input.mean)));
+      return [g, g, g];
+    });
+    drawMaps(s, ui);
+    const best = drawBars(s, ui);
+    const truth = s.picked === null ? "your drawing"
+      : "test image " + s.labels.index[s.picked] + ", label " + s.classes[s.labels.label[s.picked]];
+    ui.prediction.textContent = "Prediction: " + s.classes[best] + " (" + (s.result.probs[best] * 100).toFixed(1) + "%) — " + truth;
+    s.renders += 1;
+    root.setAttribute("data-prediction", String(best));
+    root.setAttribute("data-renders", String(s.renders));
+    root.setAttribute("data-variant", s.variant);
+    root.setAttribute("data-state", "ok");
+    unhover(ui);
+  }
+
+  // ------------------------------------------------------------------ hovering
+
+  function hover(s, ui, layer, m, cv, e) {
+    const rect = cv.getBoundingClientRect();
+    const i = Math.min(cv.height - 1, Math.floor((e.clientY - rect.top) / rect.height * cv.height));
+    const j = Math.min(cv.width - 1, Math.floor((e.clientX - rect.left) / rect.width * cv.width));
+    const field = s.nets[s.variant].fields[layer];
+    const box = unitBox(field, i, j, [s.input.size, s.input.size]);
+    const px = ui.inputCanvas.getBoundingClientRect().width / s.input.size;
+    ui.rfBox.style.top = box.top * px + "px";
+    ui.rfBox.style.left = box.left * px + "px";
+    ui.rfBox.style.width = box.width * px + "px";
+    ui.rfBox.style.height = box.height * px + "px";
+    ui.rfBox.removeAttribute("hidden");
+    ui.rfBox.setAttribute("data-layer", layer);
+    ui.rfBox.setAttribute("data-unit", m + "," + i + "," + j);
+    ui.rfBox.setAttribute("data-size", box.height + "×" + box.width);
+    showKernels(s, ui, layer, m, i, j, field);
+  }
+
+  function unhover(ui) {
+    ui.rfBox.setAttribute("hidden", "");
+    ui.kernels.textContent = "";
+    ui.kernels.appendChild(el("p", { className: "lnl-caption", text: "Move the mouse over a feature map: the box on the " +
+      "input marks the pixels that unit can see (its receptive field) and the kernel that produced it appears here." }));
+  }
+
+  /** The conv kernel behind a unit: its own for a conv map, the one of the map below for a pooled map. */
+  function showKernels(s, ui, layer, m, i, j, field) {
+    const net = s.nets[s.variant];
+    const convName = layer.replace("pool", "conv");
+    const wt = net.params[convName + ".weight"];
+    const [, ci, kh, kw] = wt.shape;
+    const slice = wt.data.subarray(m * ci * kh * kw, (m + 1) * ci * kh * kw);
+    const scale = maxAbs(slice);
+    const op = layer === convName ? null : net.spec.features.filter(function (l) { return l.name === layer; })[0].op;
+    const how = op === null ? "" : " (" + op + " of a 2×2 window of " + convName + " map " + m + ", whose kernel is:)";
+    ui.kernels.textContent = "";
+    ui.kernels.appendChild(el("p", { className: "lnl-caption", text: layer + " map " + m + ", unit (" + i + ", " + j +
+      "): sees " + fmtHW(field.rf) + " input pixels" + how }));
+    const row = el("div", { className: "lnl-kernel-row" });
+    for (let c = 0; c < ci; c++) {
+      const cv = mapCanvas(kh, kw, 6, { className: "lnl-kernel", "data-layer": convName, "data-channel": String(m) });
+      paint(cv, slice, c * kh * kw, kh, kw, function (v) { return diverging(v, scale); });
+      row.appendChild(cv);
+    }
+    ui.kernels.appendChild(row);
+    ui.kernels.appendChild(el("p", { className: "lnl-caption", text: convName + " kernel " + m + ": " + ci + "×" + kh +
+      "×" + kw + " weights + bias " + net.params[convName + ".bias"].data[m].toFixed(3) }));
+  }
+
+  // ------------------------------------------------------------------ input: picking and drawing
+
+  /** The 28×28 input onto the drawing canvas, each pixel a 10×10 block (so downsampling gives it back). */
+  function paintPad(s, ui) {
+    const cell = DRAW / s.imgW;
+    for (let y = 0; y < s.imgH; y++) {
+      for (let x = 0; x < s.imgW; x++) {
+        const g = Math.round(s.pixels[y * s.imgW + x] * 255);
+        ui.ctx.fillStyle = "rgb(" + g + "," + g + "," + g + ")";
+        ui.ctx.fillRect(x * cell, y * cell, cell, cell);
       }
     }
+  }
 
-    function pick(n) {
-      picked = n;
-      for (let k = 0; k < pixels.length; k++) pixels[k] = images[n][k] / 255;
-      for (const t of strip.querySelectorAll(".lnl-thumb")) t.classList.toggle("lnl-picked", Number(t.getAttribute("data-index")) === n);
-      paintPad();
-      run();
+  function markPicked(ui, n) {
+    for (const t of ui.strip.querySelectorAll(".lnl-thumb")) {
+      t.classList.toggle("lnl-picked", Number(t.getAttribute("data-index")) === n);
     }
+  }
 
+  function pick(s, ui, n) {
+    s.picked = n;
+    for (let k = 0; k < s.pixels.length; k++) s.pixels[k] = s.images[n][k] / 255;
+    markPicked(ui, n);
+    paintPad(s, ui);
+    s.run();
+  }
+
+  /** Pointer events (mouse, pen and touch): white round strokes; the 28×28 input is their block mean. */
+  function attachDrawing(s, ui) {
+    const pad = ui.pad, ctx = ui.ctx;
     let last = null, pending = false;
     function point(e) {
       const r = pad.getBoundingClientRect();
@@ -536,7 +588,6 @@
     function stroke(e) {
       const p = point(e);
       ctx.strokeStyle = "#fff";
-      ctx.fillStyle = "#fff";
       ctx.lineWidth = 26;
       ctx.lineCap = "round";
       ctx.beginPath();
@@ -544,40 +595,24 @@
       ctx.lineTo(p[0], p[1]);
       ctx.stroke();
       last = p;
-      picked = null;
-      for (const t of strip.querySelectorAll(".lnl-picked")) t.classList.remove("lnl-picked");
-      if (!pending) {
-        pending = true;
-        requestAnimationFrame(function () {
-          pending = false;
-          pixels = downsample(ctx.getImageData(0, 0, DRAW, DRAW).data, DRAW, DRAW, DRAW / imgW);
-          run();
-        });
-      }
+      s.picked = null;
+      markPicked(ui, null);
+      if (pending) return;
+      pending = true;
+      requestAnimationFrame(function () {
+        pending = false;
+        s.pixels = downsample(ctx.getImageData(0, 0, DRAW, DRAW).data, DRAW, DRAW, DRAW / s.imgW);
+        s.run();
+      });
     }
     pad.addEventListener("pointerdown", function (e) {
       e.preventDefault();
-      if (pad.setPointerCapture && e.pointerId !== undefined) { try { pad.setPointerCapture(e.pointerId); } catch (err) { /* synthetic */ } }
+      try { pad.setPointerCapture(e.pointerId); } catch (err) { /* a synthetic event has no capturable pointer */ }
       last = null;
       stroke(e);
     });
     pad.addEventListener("pointermove", function (e) { if (last) { e.preventDefault(); stroke(e); } });
     for (const name of ["pointerup", "pointercancel", "pointerleave"]) pad.addEventListener(name, function () { last = null; });
-    clear.addEventListener("click", function () {
-      pixels = new Float64Array(imgH * imgW);
-      picked = null;
-      paintPad();
-      run();
-    });
-
-    select.addEventListener("change", function () { variant = select.value; run(); });
-    select.value = variant;
-    pick(options.image || 0);
-    const api = { pick: pick, setVariant: function (v) { select.value = v; variant = v; run(); },
-      result: function () { return result; }, fields: function () { return nets[variant].fields; },
-      input: function () { return Float64Array.from(pixels); } };
-    root.classicnetsLive = api;
-    return api;
   }
 
   function fmtHW(hw) { return hw[0] + "×" + hw[1]; }
