@@ -6,7 +6,8 @@ import re
 from conftest import REPO, is_notebook, read_yaml, toc_pages
 
 PARTS = {
-    "LeNet5": ["book/01_conv_arithmetic", "book/02_lenet5_architecture", "book/03_lenet5_training"],
+    "LeNet5": ["book/01_conv_arithmetic", "book/02_lenet5_architecture", "book/03_lenet5_training",
+               "book/lenet5_inside"],
     "AlexNet": ["book/04_alexnet_architecture", "book/05_alexnet_ingredients", "book/06_alexnet_training"],
     "Both networks": ["book/07_gpu_timing", "book/explorer"],
 }
