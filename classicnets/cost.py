@@ -47,15 +47,13 @@ def _as_trace(net: Any, input_shape: Optional[Tuple[int, int, int]] = None) -> T
         return net
     if isinstance(net, NetSpec):
         return trace(net if input_shape is None else net.with_input(input_shape[1:], input_shape[0]))
-    # an nn.Module (ours carry their spec; others are read layer by layer)
+    # an nn.Module, read layer by layer (the book's models know their input_shape)
     from .from_torch import trace_module
 
-    spec = getattr(net, "spec", None)
-    if input_shape is None:
-        if not isinstance(spec, NetSpec):
-            raise TypeError("give input_shape=(C, H, W) to cost a module that carries no NetSpec")
-        return trace(spec)
-    return trace_module(net, input_shape)
+    shape = input_shape or getattr(net, "input_shape", None)
+    if shape is None:
+        raise TypeError(f"give input_shape=(C, H, W) to cost a {type(net).__name__}: it does not say its input")
+    return trace_module(net, tuple(shape))
 
 
 @dataclass(frozen=True)

@@ -70,13 +70,33 @@ class CheckedFlatten(nn.Flatten):
         if x.shape[1] != self.expected:
             raise ValueError(
                 f"flatten: {self.net} was built for {self.built_for} input, whose last feature map has "
-                f"{self.expected} values, but this input gives {x.shape[1]}: build the model with "
-                f"input_size= the size you feed it (e.g. {self.net.lower()}(input_size=...))"
+                f"{self.expected} values, but this input gives {x.shape[1]}: build the model for the size "
+                f"you feed it ({self.net.lower()}(input_size=...)), or pad the data to its size "
+                f"(e.g. load_fashion_mnist(pad=2) turns 28×28 into 32×32)"
             )
         return x
 
     def extra_repr(self) -> str:
         return f"expected={self.expected}"
+
+
+class SpecNet(nn.Module):
+    """Any :class:`NetSpec` as a module: the ``paper`` variants and edited
+    descriptions (the explorer's "build & check"). ``spec`` stays attached."""
+
+    def __init__(self, spec: NetSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.input_shape = tuple(spec.input_shape)
+        self.features, self.flatten, self.classifier = build_blocks(spec)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.features(x)  # (N, C, H, W) -> the last feature map
+        x = self.flatten(x)  # -> (N, flatten size), checked against the trace
+        return self.classifier(x)  # -> (N, num_classes) logits
+
+    def extra_repr(self) -> str:
+        return f"spec={self.spec.title!r}"
 
 
 def build_blocks(spec: NetSpec) -> Tuple[nn.Sequential, CheckedFlatten, nn.Sequential]:
