@@ -97,17 +97,19 @@ class InputCheck:
     def size_problem(self, shape: Tuple[int, ...]) -> str:
         c, h, w = self.input_shape
         got_h, got_w = shape[2], shape[3]
-        if self.smallest is not None and min(got_h, got_w) < self.smallest:
-            return (f"got {got_h}×{got_w} images, smaller than the smallest input this network takes, "
-                    f"{self.smallest}×{self.smallest}: pad or resize the data")
         dh, dw = h - got_h, w - got_w
         if dh == dw and dh > 0 and dh % 2 == 0:
             data = f"pad the data to {h}×{w} (load_fashion_mnist(pad={dh // 2}))"
         else:
             data = f"resize the data to {h}×{w} (load_fashion_mnist(size={h}))"
+        if self.smallest is not None and min(got_h, got_w) < self.smallest:
+            n = self.smallest
+            return f"got {got_h}×{got_w} images, smaller than the smallest input this network takes, {n}×{n}: {data}"
         size = got_h if got_h == got_w else (got_h, got_w)
-        return (f"got {got_h}×{got_w} images, but the model was built for {h}×{w}: "
-                f"build it for yours with {self.fix(f'input_size={size}')}, or {data}")
+        return (
+            f"got {got_h}×{got_w} images, but the model was built for {h}×{w}: "
+            f"build it for yours with {self.fix(f'input_size={size}')}, or {data}"
+        )
 
 
 def _dtype(module: nn.Module) -> torch.dtype:
