@@ -32,10 +32,12 @@ counts (``BlogLeNet5(fixes=BlogLeNet5.BUGS)`` has the 61,706 parameters of
 (The blog's AlexNet ``forward`` forgets its ``return`` too; ``BlogAlexNet``
 returns, so that its three other bugs can be seen.)
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any, Callable, Dict, Optional
 
 import torch
 import torch.nn.functional as F

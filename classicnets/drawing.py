@@ -161,8 +161,17 @@ def _draw_sheets(ax: Any, x: float, y: float, b: Block, s: _Scale, split: int) -
     bottom = y - (face_h + (c - 1) * step) / 2
     for i in range(c):  # back to front
         k = c - 1 - i
-        ax.add_patch(Rectangle((x + k * step, bottom + k * step), face_w, face_h, facecolor=_FACE,
-                               edgecolor=_EDGE, linewidth=0.6, gid=b.name))
+        ax.add_patch(
+            Rectangle(
+                (x + k * step, bottom + k * step),
+                face_w,
+                face_h,
+                facecolor=_FACE,
+                edgecolor=_EDGE,
+                linewidth=0.6,
+                gid=b.name,
+            )
+        )
 
 
 def _draw_box(ax: Any, x: float, y: float, b: Block, s: _Scale, split: int) -> None:
@@ -175,10 +184,24 @@ def _draw_box(ax: Any, x: float, y: float, b: Block, s: _Scale, split: int) -> N
     x0, y0 = x, y - (face_h + off) / 2
     faces = (
         ([(x0, y0), (x0 + thick, y0), (x0 + thick, y0 + face_h), (x0, y0 + face_h)], _FACE),
-        ([(x0, y0 + face_h), (x0 + thick, y0 + face_h), (x0 + thick + off, y0 + face_h + off),
-          (x0 + off, y0 + face_h + off)], _TOP),
-        ([(x0 + thick, y0), (x0 + thick + off, y0 + off), (x0 + thick + off, y0 + face_h + off),
-          (x0 + thick, y0 + face_h)], _SIDE),
+        (
+            [
+                (x0, y0 + face_h),
+                (x0 + thick, y0 + face_h),
+                (x0 + thick + off, y0 + face_h + off),
+                (x0 + off, y0 + face_h + off),
+            ],
+            _TOP,
+        ),
+        (
+            [
+                (x0 + thick, y0),
+                (x0 + thick + off, y0 + off),
+                (x0 + thick + off, y0 + face_h + off),
+                (x0 + thick, y0 + face_h),
+            ],
+            _SIDE,
+        ),
     )
     for points, colour in faces:
         ax.add_patch(Polygon(points, closed=True, facecolor=colour, edgecolor=_EDGE, linewidth=0.7, gid=b.name))
@@ -189,8 +212,9 @@ def _draw_block(ax: Any, x: float, y: float, b: Block, s: _Scale, split: int) ->
 
     width, height = _size(b, s, split)
     if not b.is_map:
-        ax.add_patch(Rectangle((x, y - height / 2), width, height, facecolor=_COLUMN, edgecolor=_EDGE,
-                               linewidth=0.7, gid=b.name))
+        ax.add_patch(
+            Rectangle((x, y - height / 2), width, height, facecolor=_COLUMN, edgecolor=_EDGE, linewidth=0.7, gid=b.name)
+        )
     elif s.sheets:
         _draw_sheets(ax, x, y, b, s, split)
     else:
@@ -211,8 +235,7 @@ def _wrap(text: str, width: int = 16) -> str:
 def _arrows(ax: Any, start: List[Tuple[float, float]], end: List[Tuple[float, float]], cross: bool) -> None:
     pairs = [(a, b) for a in start for b in end] if cross or len(start) != len(end) else list(zip(start, end))
     for a, b in pairs:
-        ax.annotate("", xy=b, xytext=a, arrowprops=dict(arrowstyle="->", color="#555555", lw=0.8,
-                                                        shrinkA=1, shrinkB=1))
+        ax.annotate("", xy=b, xytext=a, arrowprops=dict(arrowstyle="->", color="#555555", lw=0.8, shrinkA=1, shrinkB=1))
 
 
 def _streams(b: Block, two: bool, last: bool, gap: float) -> List[float]:
@@ -238,9 +261,7 @@ def _layout(blocks: List[Block], s: _Scale, two: bool, width: float) -> Tuple[Li
     return xs, x
 
 
-def draw_network(
-    net: Union[NetSpec, Trace], *, ax: Any = None, title: Optional[str] = None, width: float = 9.5
-) -> Any:
+def draw_network(net: Union[NetSpec, Trace], *, ax: Any = None, title: Optional[str] = None, width: float = 9.5) -> Any:
     """Draw ``net`` (a :class:`NetSpec` or its :class:`Trace`); returns the ``Figure``.
 
     Every block's patches carry the layer name as ``gid``, and so do its label
@@ -259,16 +280,31 @@ def draw_network(
         for y in ys:
             w, h = _draw_block(ax, x, y, b, s, len(ys))
             top, bottom = max(top, y + h / 2), min(bottom, y - h / 2)
-        ax.text(x + w / 2, max(ys) + h / 2 + 0.15, b.label(len(ys), not s.sheets), ha="center", va="bottom",
-                fontsize=9, gid=f"{b.name}:label")
+        ax.text(
+            x + w / 2,
+            max(ys) + h / 2 + 0.15,
+            b.label(len(ys), not s.sheets),
+            ha="center",
+            va="bottom",
+            fontsize=9,
+            gid=f"{b.name}:label",
+        )
         if previous:
             _arrows(ax, previous, [(x - 0.05, y) for y in ys], cross=not b.grouped)
             ops.append(((previous[0][0] + x) / 2, b))
         previous = [(x + w + 0.05, y) for y in ys]
     line = 0.155 * (right + 3.2) / width  # one line of 8.5-point text, in data units
     for i, (x_op, b) in enumerate(ops):  # two staggered rows, so that long texts do not collide
-        ax.text(x_op, bottom - 0.3 - (i % 2) * 3.2 * line, _wrap(b.op), ha="center", va="top", fontsize=8.5,
-                color="#333333", gid=f"{b.name}:op")
+        ax.text(
+            x_op,
+            bottom - 0.3 - (i % 2) * 3.2 * line,
+            _wrap(b.op),
+            ha="center",
+            va="top",
+            fontsize=8.5,
+            color="#333333",
+            gid=f"{b.name}:op",
+        )
     lines = max([_wrap(b.op).count("\n") + 1 for _, b in ops[1::2]] or [0])
     bottom -= 0.5 + (3.2 + lines * 1.05) * line
     if two:

@@ -6,15 +6,27 @@ forward order, such as ``torchvision.models.alexnet()``:
 ``trace_module(torchvision.models.alexnet(), (3, 224, 224))`` gives its
 61,100,840 parameters and 714,188,480 MACs without running it.
 """
+
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from collections.abc import Sequence
+from typing import List, Tuple
 
 from torch import nn
 
 from .arithmetic import Trace, trace
 from .layers import (
-    Act, AdaptivePool, BatchNorm, Conv, Dropout, Flatten, Layer, Linear, LRN, NetSpec, Pool,
+    LRN,
+    Act,
+    AdaptivePool,
+    BatchNorm,
+    Conv,
+    Dropout,
+    Flatten,
+    Layer,
+    Linear,
+    NetSpec,
+    Pool,
 )
 
 _ACTS = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.GELU: "gelu"}
@@ -25,9 +37,16 @@ def _layer_from_module(name: str, m: nn.Module) -> Layer:
     if isinstance(m, nn.Conv2d):
         if m.padding_mode != "zeros":
             raise ValueError(f"{name}: padding_mode={m.padding_mode!r} is not supported (only zeros)")
-        return Conv(name, m.out_channels, tuple(m.kernel_size), tuple(m.stride),
-                    m.padding if isinstance(m.padding, str) else tuple(m.padding),
-                    tuple(m.dilation), m.groups, m.bias is not None)
+        return Conv(
+            name,
+            m.out_channels,
+            tuple(m.kernel_size),
+            tuple(m.stride),
+            m.padding if isinstance(m.padding, str) else tuple(m.padding),
+            tuple(m.dilation),
+            m.groups,
+            m.bias is not None,
+        )
     if isinstance(m, nn.MaxPool2d):
         return Pool(name, "max", m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode)
     if isinstance(m, nn.AvgPool2d):

@@ -14,10 +14,14 @@ from classicnets.drawing import BLOCK_KINDS, draw_network, network_blocks  # noq
 from classicnets.plots import fig_to_png  # noqa: E402
 from classicnets.specs import ALEXNET_VARIANTS, LENET5_VARIANTS, alexnet_spec, lenet5_spec  # noqa: E402
 
-SPECS = [lenet5_spec(v) for v in LENET5_VARIANTS] + [alexnet_spec(v) for v in ALEXNET_VARIANTS] + [
-    lenet5_spec("blog").with_input(48).with_layer("conv2", kernel=3, padding=1),  # an edited spec
-    alexnet_spec("paper").with_input(99).with_layer("conv1", kernel=7, stride=2),
-]
+SPECS = (
+    [lenet5_spec(v) for v in LENET5_VARIANTS]
+    + [alexnet_spec(v) for v in ALEXNET_VARIANTS]
+    + [
+        lenet5_spec("blog").with_input(48).with_layer("conv2", kernel=3, padding=1),  # an edited spec
+        alexnet_spec("paper").with_input(99).with_layer("conv1", kernel=7, stride=2),
+    ]
+)
 
 
 def _drawn(fig):

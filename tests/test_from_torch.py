@@ -24,14 +24,14 @@ def test_torchvision_alexnet_read_from_the_module():
     # short names repeat ("0" in features and classifier), so the dotted names are kept
     assert spec.features[0].name == "features.0" and spec.classifier[-1].name == "classifier.6"
     # its first Dropout is under `classifier`, so it is read as part of the classifier
-    assert isinstance(spec.classifier[0], Dropout) and not any(isinstance(l, Dropout) for l in spec.features)
+    assert isinstance(spec.classifier[0], Dropout) and not any(isinstance(ly, Dropout) for ly in spec.features)
 
 
 def test_the_books_models_keep_their_layer_names():
     spec = spec_from_module(cn.lenet5("blog"), (1, 32, 32))
-    assert [l.name for l in spec.layers] == [l.name for l in lenet5_spec("blog").layers]
+    assert [ly.name for ly in spec.layers] == [ly.name for ly in lenet5_spec("blog").layers]
     spec = spec_from_module(cn.alexnet("blog"), (3, 227, 227))
-    assert [l.name for l in spec.layers] == [l.name for l in alexnet_spec("blog").layers]
+    assert [ly.name for ly in spec.layers] == [ly.name for ly in alexnet_spec("blog").layers]
 
 
 def test_spec_built_modules_return_their_spec_at_the_asked_size():
@@ -42,8 +42,8 @@ def test_spec_built_modules_return_their_spec_at_the_asked_size():
 def test_a_plain_sequential_is_split_at_the_first_flatten_or_linear():
     seq = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(0.1), nn.Linear(36, 5))
     spec = spec_from_module(seq, (1, 8, 8))
-    assert [l.kind for l in spec.features] == ["conv", "act", "pool"]
-    assert [l.kind for l in spec.classifier] == ["dropout", "linear"]
+    assert [ly.kind for ly in spec.features] == ["conv", "act", "pool"]
+    assert [ly.kind for ly in spec.classifier] == ["dropout", "linear"]
     t = trace(spec)
     assert t.total_params == sum(p.numel() for p in seq.parameters())
     assert t.output_shape == tuple(seq(torch.zeros(1, 1, 8, 8)).shape[1:])
@@ -56,10 +56,13 @@ def test_lrn_alpha_is_read_back_in_the_papers_convention():
     assert read.alpha == pytest.approx(spec.layer("norm1").alpha) == pytest.approx(1e-4)
 
 
-@pytest.mark.parametrize("module, match", [
-    (nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, padding_mode="reflect")), "padding_mode='reflect'"),
-    (nn.Sequential(nn.Conv2d(1, 2, 3), nn.LSTM(2, 2)), "cannot read a LSTM layer; supported: Conv2d"),
-])
+@pytest.mark.parametrize(
+    "module, match",
+    [
+        (nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, padding_mode="reflect")), "padding_mode='reflect'"),
+        (nn.Sequential(nn.Conv2d(1, 2, 3), nn.LSTM(2, 2)), "cannot read a LSTM layer; supported: Conv2d"),
+    ],
+)
 def test_unreadable_modules_are_named(module, match):
     with pytest.raises(ValueError, match=match):
         spec_from_module(module, (1, 8, 8))

@@ -1,4 +1,5 @@
 """The models against the papers' numbers, torchinfo and hand-written references."""
+
 from __future__ import annotations
 
 import subprocess
@@ -83,7 +84,13 @@ def test_lenet5_paper_design():
     assert t.row("C3").params == 1_516
     assert t.total_connections == 340_908
     assert [t.row(n).connections for n in ("C1", "S2", "C3", "S4", "C5", "F6")] == [
-        122_304, 5_880, 151_600, 2_000, 48_120, 10_164]  # the paper's per-layer counts
+        122_304,
+        5_880,
+        151_600,
+        2_000,
+        48_120,
+        10_164,
+    ]  # the paper's per-layer counts
     model = cn.lenet5("paper")
     assert model.classifier.output.codes.abs().eq(1).all()
     assert sum(b.numel() for b in model.buffers()) >= 840  # fixed codes are not parameters
@@ -115,7 +122,7 @@ def test_subsampling_scaled_tanh_and_rbf_against_formulas():
     assert ScaledTanh()(torch.tensor(1.0)).item() == pytest.approx(1.0, abs=1e-4)
     rbf = RBFOutput(84, 10)
     f6 = torch.randn(4, 84)
-    assert torch.allclose(rbf(f6), -torch.cdist(f6, rbf.codes) ** 2, atol=1e-3)
+    assert torch.allclose(rbf(f6), -(torch.cdist(f6, rbf.codes) ** 2), atol=1e-3)
 
 
 def test_alexnet_paper_lrn_uses_the_papers_alpha():
@@ -162,6 +169,7 @@ def test_spec_round_trips_through_json_dicts():
     import json
 
     from classicnets.layers import NetSpec
+
     for spec in (lenet5_spec("paper"), alexnet_spec("paper")):
         again = NetSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
         assert again == spec
@@ -196,10 +204,16 @@ def test_build_model_from_an_edited_spec():
     assert model.classifier.fc1.in_features == 16 * 6 * 6
 
 
-@pytest.mark.parametrize("layer, changes", [
-    ("C3", dict(stride=2, padding=1)), ("C3", dict(kernel=3, dilation=2)), ("S2", dict(kernel=3, stride=1, padding=1)),
-    ("S4", dict(stride=1)), ("C1", dict(kernel=(3, 5), padding=(1, 2))),
-])
+@pytest.mark.parametrize(
+    "layer, changes",
+    [
+        ("C3", dict(stride=2, padding=1)),
+        ("C3", dict(kernel=3, dilation=2)),
+        ("S2", dict(kernel=3, stride=1, padding=1)),
+        ("S4", dict(stride=1)),
+        ("C1", dict(kernel=(3, 5), padding=(1, 2))),
+    ],
+)
 def test_edited_paper_layers_build_what_the_trace_says(layer, changes):
     spec = lenet5_spec("paper").with_input(48).with_layer(layer, **changes)
     model = cn.build_model(spec)
@@ -274,10 +288,12 @@ def test_plain_classes_run_with_nothing_but_torch(tmp_path):
         path = tmp_path / f"{cls.lower()}_copy.py"
         path.write_text(source)
         size = shape[1]
-        code = (f"import sys; sys.path.insert(0, {str(tmp_path)!r}); sys.modules['classicnets'] = None\n"
-                f"import torch; from {path.stem} import {cls}\n"
-                f"m = {cls}(num_classes=4, in_channels={shape[0]}, input_size={size})\n"
-                f"print(tuple(m(torch.zeros(2, *{shape})).shape))")
+        code = (
+            f"import sys; sys.path.insert(0, {str(tmp_path)!r}); sys.modules['classicnets'] = None\n"
+            f"import torch; from {path.stem} import {cls}\n"
+            f"m = {cls}(num_classes=4, in_channels={shape[0]}, input_size={size})\n"
+            f"print(tuple(m(torch.zeros(2, *{shape})).shape))"
+        )
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
         assert out.stdout.strip() == "(2, 4)"
@@ -295,7 +311,7 @@ def test_factories_return_plain_classes_and_spec_built_paper_networks():
 def test_paper_alexnet_drops_the_outputs_of_fc1_and_fc2():
     # Krizhevsky et al. 2012, §4.2: dropout on the outputs of the first two fully connected layers
     def order(spec):
-        return [l.name for l in spec.classifier if l.kind in ("linear", "dropout")]
+        return [ly.name for ly in spec.classifier if ly.kind in ("linear", "dropout")]
 
     assert order(alexnet_spec("paper")) == ["fc1", "drop1", "fc2", "drop2", "fc3"]
     assert order(alexnet_spec("blog")) == ["drop1", "fc1", "drop2", "fc2", "fc3"]
@@ -308,9 +324,12 @@ def test_paper_alexnet_drops_the_outputs_of_fc1_and_fc2():
 BAD_INPUTS = [  # (what is wrong, input, the fix the message must name)
     ("no batch dimension", lambda c, h, w: torch.zeros(c, h, w), r"unsqueeze\(0\)"),
     ("wrong rank", lambda c, h, w: torch.zeros(h, w), r"2-D tensor .*\(N, C, H, W\)"),
-    ("wrong channels", lambda c, h, w: torch.zeros(2, c + 2, h, w), rf"in_channels="),
-    ("channels last", lambda c, h, w: torch.zeros(2, h, w, c).squeeze(-1).unsqueeze(-1) if c == 1
-     else torch.zeros(2, h, w, c), r"permute\(0, 3, 1, 2\)"),
+    ("wrong channels", lambda c, h, w: torch.zeros(2, c + 2, h, w), r"in_channels="),
+    (
+        "channels last",
+        lambda c, h, w: torch.zeros(2, h, w, c).squeeze(-1).unsqueeze(-1) if c == 1 else torch.zeros(2, h, w, c),
+        r"permute\(0, 3, 1, 2\)",
+    ),
     ("wrong size", lambda c, h, w: torch.zeros(2, c, h - 4, w - 4), r"(input_size=.*or )?pad the data .*pad=2"),
     ("wrong dtype", lambda c, h, w: torch.zeros(2, c, h, w, dtype=torch.float64), r"x\.to\(torch\.float32\)"),
     ("integer images", lambda c, h, w: torch.zeros(2, c, h, w, dtype=torch.uint8), r"dtype torch\.uint8"),
@@ -319,9 +338,17 @@ BAD_INPUTS = [  # (what is wrong, input, the fix the message must name)
 ]
 
 
-@pytest.mark.parametrize("make", [lambda: cn.lenet5("blog"), lambda: cn.lenet5("modern"), lambda: cn.lenet5("paper"),
-                                  lambda: cn.alexnet("blog", input_size=99), lambda: cn.alexnet("paper", input_size=99)],
-                         ids=["lenet5-blog", "lenet5-modern", "lenet5-paper", "alexnet-blog", "alexnet-paper"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: cn.lenet5("blog"),
+        lambda: cn.lenet5("modern"),
+        lambda: cn.lenet5("paper"),
+        lambda: cn.alexnet("blog", input_size=99),
+        lambda: cn.alexnet("paper", input_size=99),
+    ],
+    ids=["lenet5-blog", "lenet5-modern", "lenet5-paper", "alexnet-blog", "alexnet-paper"],
+)
 @pytest.mark.parametrize("what, make_input, fix", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
 def test_bad_input_fails_before_the_first_layer_with_one_message(make, what, make_input, fix):
     model = make()
@@ -336,17 +363,28 @@ def test_bad_input_fails_before_the_first_layer_with_one_message(make, what, mak
         assert model(torch.zeros(2, c, h, w)).shape[0] == 2  # the right input still runs
 
 
-@pytest.mark.parametrize("build, variant, smallest", [
-    (cn.lenet5, "paper", 32), (cn.lenet5, "blog", 16), (cn.alexnet, "paper", 67), (cn.alexnet, "blog", 67),
-])
+@pytest.mark.parametrize(
+    "build, variant, smallest",
+    [
+        (cn.lenet5, "paper", 32),
+        (cn.lenet5, "blog", 16),
+        (cn.alexnet, "paper", 67),
+        (cn.alexnet, "blog", 67),
+    ],
+)
 def test_too_small_inputs_name_the_smallest_size_that_works(build, variant, smallest):
     assert smallest_input(SPEC[build](variant)) == smallest
     build(variant, input_size=smallest)
-    with pytest.raises(ArchitectureError, match=rf"smallest input .* is {smallest}×{smallest}: "
-                                                rf"{build.__name__}\('{variant}', input_size={smallest}\)"):
+    with pytest.raises(
+        ArchitectureError,
+        match=rf"smallest input .* is {smallest}×{smallest}: "
+        rf"{build.__name__}\('{variant}', input_size={smallest}\)",
+    ):
         build(variant, input_size=smallest - 1)
     model = build(variant, input_size=smallest + 8)
-    with pytest.raises(ValueError, match=rf"smaller than the smallest input this network takes, {smallest}×{smallest}: (pad|resize)"):
+    with pytest.raises(
+        ValueError, match=rf"smaller than the smallest input this network takes, {smallest}×{smallest}: (pad|resize)"
+    ):
         model(torch.zeros(1, model.input_shape[0], smallest - 1, smallest - 1))
 
 

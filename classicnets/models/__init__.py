@@ -9,6 +9,14 @@ from .factory import alexnet, build_model, lenet5
 from .lenet import LeNet5
 
 __all__ = [
-    "LeNet5", "AlexNet", "lenet5", "alexnet", "SpecNet", "build_model", "build_blocks", "build_layer",
-    "InputCheck", "smallest_input",
+    "LeNet5",
+    "AlexNet",
+    "lenet5",
+    "alexnet",
+    "SpecNet",
+    "build_model",
+    "build_blocks",
+    "build_layer",
+    "InputCheck",
+    "smallest_input",
 ]

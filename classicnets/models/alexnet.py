@@ -9,7 +9,6 @@ its description (``classicnets.specs.alexnet_spec``).
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -49,7 +48,7 @@ class AlexNet(nn.Module):
         self,
         num_classes: int = 1000,
         in_channels: int = 3,
-        input_size: Union[int, Tuple[int, int]] = 227,
+        input_size: int | tuple[int, int] = 227,
         dropout: float = 0.5,
     ) -> None:
         super().__init__()

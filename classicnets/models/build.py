@@ -5,6 +5,7 @@ Every layer of the description becomes one named module, so
 sizes come from the arithmetic (``classicnets.arithmetic.trace``): never
 written by hand.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -14,7 +15,18 @@ from torch import Tensor, nn
 
 from ..arithmetic import Row, trace
 from ..layers import (
-    Act, AdaptivePool, BatchNorm, Conv, Dropout, Flatten, Layer, Linear, LRN, NetSpec, Pool, RBF,
+    LRN,
+    RBF,
+    Act,
+    AdaptivePool,
+    BatchNorm,
+    Conv,
+    Dropout,
+    Flatten,
+    Layer,
+    Linear,
+    NetSpec,
+    Pool,
 )
 from .paper_layers import PartialConv2d, RBFOutput, ScaledTanh, Subsampling
 
@@ -27,8 +39,16 @@ def build_layer(layer: Layer, row: Row) -> nn.Module:
     if isinstance(layer, Conv):
         if layer.table is not None:
             return PartialConv2d(c_in, layer.table, layer.kernel, layer.stride, layer.padding, layer.dilation)
-        return nn.Conv2d(c_in, layer.out_channels, layer.kernel, layer.stride, layer.padding,
-                         layer.dilation, layer.groups, layer.bias)
+        return nn.Conv2d(
+            c_in,
+            layer.out_channels,
+            layer.kernel,
+            layer.stride,
+            layer.padding,
+            layer.dilation,
+            layer.groups,
+            layer.bias,
+        )
     if isinstance(layer, Pool):
         if layer.op == "max":
             return nn.MaxPool2d(layer.kernel, layer.stride, layer.padding, layer.dilation, ceil_mode=layer.ceil_mode)
@@ -102,6 +122,6 @@ class SpecNet(nn.Module):
 def build_blocks(spec: NetSpec) -> Tuple[nn.Sequential, CheckedFlatten, nn.Sequential]:
     """``features``, ``flatten`` and ``classifier`` modules for ``spec``."""
     rows = {r.name: r for r in trace(spec).rows}
-    features = nn.Sequential(OrderedDict((l.name, build_layer(l, rows[l.name])) for l in spec.features))
-    classifier = nn.Sequential(OrderedDict((l.name, build_layer(l, rows[l.name])) for l in spec.classifier))
+    features = nn.Sequential(OrderedDict((ly.name, build_layer(ly, rows[ly.name])) for ly in spec.features))
+    classifier = nn.Sequential(OrderedDict((ly.name, build_layer(ly, rows[ly.name])) for ly in spec.classifier))
     return features, CheckedFlatten(spec, rows["flatten"].out_shape[0]), classifier

@@ -42,7 +42,11 @@ def traced_or_explained(spec: NetSpec, call: str) -> None:
         text, prefix = str(exc), f"{exc.layer}: "
         text = text[len(prefix) :] if text.startswith(prefix) else text
         n = smallest_input(spec)
-        hint = "" if n is None else f"; the smallest input {spec.title} takes is {n}×{n}: " + call.format(fix=f"input_size={n}")
+        hint = (
+            ""
+            if n is None
+            else f"; the smallest input {spec.title} takes is {n}×{n}: " + call.format(fix=f"input_size={n}")
+        )
         raise ArchitectureError(exc.layer, f"{text} (at input {_hw(spec.input_shape)}{hint})") from None
 
 
@@ -54,8 +58,8 @@ class InputCheck:
     """Forward pre-hook: refuse an input that does not match ``input_shape``.
 
     ``call`` is how the reader builds the model, with ``{fix}`` where a
-    changed argument goes (e.g. ``"lenet5('blog', {fix})"``); ``smallest`` the smallest size the network takes (named when the input is
-    smaller)."""
+    changed argument goes (e.g. ``"lenet5('blog', {fix})"``); ``smallest``
+    is the smallest size the network takes (named when the input is smaller)."""
 
     def __init__(self, title: str, call: str, input_shape: Shape, smallest: Optional[int] = None) -> None:
         self.title, self.call, self.input_shape, self.smallest = title, call, tuple(input_shape), smallest
@@ -65,9 +69,7 @@ class InputCheck:
         problem = self.problem(x, _dtype(module))
         if problem:
             c, h, w = self.input_shape
-            raise ValueError(
-                f"{self.title} expects input (N, {c}, {h}, {w}) of dtype {_dtype(module)}; {problem}"
-            )
+            raise ValueError(f"{self.title} expects input (N, {c}, {h}, {w}) of dtype {_dtype(module)}; {problem}")
 
     def problem(self, x: object, dtype: torch.dtype) -> str:
         """What is wrong with ``x`` and how to fix it, or "" if nothing is."""

@@ -10,7 +10,6 @@ PyTorch does not have.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -50,7 +49,7 @@ class LeNet5(nn.Module):
         self,
         num_classes: int = 10,
         in_channels: int = 1,
-        input_size: Union[int, Tuple[int, int]] = 32,
+        input_size: int | tuple[int, int] = 32,
         modern: bool = False,
     ) -> None:
         super().__init__()
