@@ -101,9 +101,9 @@ class InputCheck:
         got_h, got_w = shape[2], shape[3]
         dh, dw = h - got_h, w - got_w
         if dh == dw and dh > 0 and dh % 2 == 0:
-            data = f"pad the data to {h}×{w} (load_fashion_mnist(pad={dh // 2}))"
+            data = f"pad the data to {h}×{w} (e.g. load_fashion_mnist(pad={dh // 2}))"
         else:
-            data = f"resize the data to {h}×{w} (load_fashion_mnist(size={h}))"
+            data = f"resize the data to {h}×{w} (e.g. load_fashion_mnist(size={h}))"
         if self.smallest is not None and min(got_h, got_w) < self.smallest:
             n = self.smallest
             return f"got {got_h}×{got_w} images, smaller than the smallest input this network takes, {n}×{n}: {data}"
