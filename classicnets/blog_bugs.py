@@ -62,7 +62,7 @@ class BlogLeNet5(nn.Module):
     BUGS: Dict[str, str] = {
         "return": "forward computes the output but never returns it",
         "fc3": "no 84→10 layer: the softmax runs over the 84 outputs of fc2",
-        "logits": "softmax inside forward, then cross-entropy (a second log-softmax) in training",
+        "logits": "softmax in forward, then cross_entropy (a second log-softmax) on it",
     }
 
     def __init__(self, fixes: Iterable[str] = (), num_classes: int = 10) -> None:
@@ -72,7 +72,7 @@ class BlogLeNet5(nn.Module):
         self.pool1 = nn.AvgPool2d(kernel_size=2, stride=2)  # 28 → 14
         self.conv2 = nn.Conv2d(6, 16, 5)  # 14 → 10
         self.pool2 = nn.AvgPool2d(2)  # 10 → 5
-        self.fc1 = nn.Linear(16 * 5 * 5, 120)  # 400 written by hand: right for 32×32 only
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)  # 400 by hand: right for 32×32 only
         self.fc2 = nn.Linear(120, 84)  # BUG "fc3": the blog's last layer
         if "fc3" in self.fixes:
             self.fc3 = nn.Linear(84, num_classes)
@@ -86,7 +86,7 @@ class BlogLeNet5(nn.Module):
         if "fc3" in self.fixes:
             x = self.fc3(torch.tanh(x))
         if "logits" not in self.fixes:
-            x = F.softmax(x, dim=1)  # BUG "logits": probabilities, then cross_entropy in training
+            x = F.softmax(x, dim=1)  # BUG "logits": then cross_entropy in training
         if "return" in self.fixes:
             return x
         return None  # BUG "return": the blog's forward ends without a return
@@ -102,12 +102,17 @@ class BlogAlexNet(nn.Module):
     from :attr:`BUGS`. Input: (N, in_channels, 227, 227)."""
 
     BUGS: Dict[str, str] = {
-        "flatten": "x.view(-1, 6*6*256): a flatten size written by hand, right for 227×227 input only",
-        "dropout": "F.dropout without training=self.training: dropout stays on in eval mode",
-        "logits": "softmax inside forward, then cross-entropy (a second log-softmax) in training",
+        "flatten": "x.view(-1, 6*6*256): flatten size by hand, right for 227×227 only",
+        "dropout": "F.dropout without training=self.training: on in eval mode too",
+        "logits": "softmax in forward, then cross_entropy (a second log-softmax) on it",
     }
 
-    def __init__(self, fixes: Iterable[str] = (), num_classes: int = 1000, in_channels: int = 3) -> None:
+    def __init__(
+        self,
+        fixes: Iterable[str] = (),
+        num_classes: int = 1000,
+        in_channels: int = 3,
+    ) -> None:
         super().__init__()
         self.fixes = _check_fixes(type(self), fixes)
         self.conv1 = nn.Conv2d(in_channels, 96, kernel_size=11, stride=4)
@@ -118,7 +123,7 @@ class BlogAlexNet(nn.Module):
         self.conv4 = nn.Conv2d(384, 384, kernel_size=3, padding=1)
         self.conv5 = nn.Conv2d(384, 256, kernel_size=3, padding=1)
         self.pool3 = nn.MaxPool2d(kernel_size=3, stride=2)
-        self.fc1 = nn.Linear(6 * 6 * 256, 4096)  # 9,216 written by hand: right for 227×227 only
+        self.fc1 = nn.Linear(6 * 6 * 256, 4096)  # 9,216 by hand: right for 227 only
         self.fc2 = nn.Linear(4096, 4096)
         self.fc3 = nn.Linear(4096, num_classes)
 
@@ -129,21 +134,21 @@ class BlogAlexNet(nn.Module):
         x = F.relu(self.conv4(x))
         x = self.pool3(F.relu(self.conv5(x)))
         if "flatten" in self.fixes:
-            x = torch.flatten(x, 1)  # one row per image: a wrong size fails loudly at fc1
+            x = torch.flatten(x, 1)  # one row per image: a wrong size fails at fc1
         else:
-            x = x.view(-1, 6 * 6 * 256)  # BUG "flatten": regroups the batch if the map is not 256×6×6
+            x = x.view(-1, 6 * 6 * 256)  # BUG "flatten": regroups the batch if not 6×6
         x = self._dropout(x)
         x = F.relu(self._dropout(self.fc1(x)))
         x = F.relu(self.fc2(x))
         x = self.fc3(x)
         if "logits" not in self.fixes:
-            x = F.softmax(x, dim=1)  # BUG "logits": probabilities, then cross_entropy in training
-        return x  # (the blog's forward forgets this return too; kept so the other bugs can be seen)
+            x = F.softmax(x, dim=1)  # BUG "logits": then cross_entropy in training
+        return x  # (the blog forgets this return too; kept so the other bugs show)
 
     def _dropout(self, x: Tensor) -> Tensor:
         if "dropout" in self.fixes:
             return F.dropout(x, p=0.5, training=self.training)
-        return F.dropout(x, p=0.5)  # BUG "dropout": training=True by default, even after model.eval()
+        return F.dropout(x, p=0.5)  # BUG "dropout": training=True, even in eval()
 
     def extra_repr(self) -> str:
         left = sorted(set(self.BUGS) - self.fixes)

@@ -56,32 +56,32 @@ class AlexNet(nn.Module):
         self.input_shape = (in_channels, h, w)
         self.features = nn.Sequential(
             OrderedDict(
-                conv1=nn.Conv2d(in_channels, 96, kernel_size=11, stride=4),
+                conv1=nn.Conv2d(in_channels, 96, 11, stride=4),  # (N, 96, 55, 55)
                 relu1=nn.ReLU(inplace=True),
-                pool1=nn.MaxPool2d(kernel_size=3, stride=2),
-                conv2=nn.Conv2d(96, 256, kernel_size=5, padding=2),
+                pool1=nn.MaxPool2d(kernel_size=3, stride=2),  # (N, 96, 27, 27)
+                conv2=nn.Conv2d(96, 256, kernel_size=5, padding=2),  # (N, 256, 27, 27)
                 relu2=nn.ReLU(inplace=True),
-                pool2=nn.MaxPool2d(kernel_size=3, stride=2),
-                conv3=nn.Conv2d(256, 384, kernel_size=3, padding=1),
+                pool2=nn.MaxPool2d(kernel_size=3, stride=2),  # (N, 256, 13, 13)
+                conv3=nn.Conv2d(256, 384, kernel_size=3, padding=1),  # (N, 384, 13, 13)
                 relu3=nn.ReLU(inplace=True),
-                conv4=nn.Conv2d(384, 384, kernel_size=3, padding=1),
+                conv4=nn.Conv2d(384, 384, kernel_size=3, padding=1),  # (N, 384, 13, 13)
                 relu4=nn.ReLU(inplace=True),
-                conv5=nn.Conv2d(384, 256, kernel_size=3, padding=1),
+                conv5=nn.Conv2d(384, 256, kernel_size=3, padding=1),  # (N, 256, 13, 13)
                 relu5=nn.ReLU(inplace=True),
-                pool3=nn.MaxPool2d(kernel_size=3, stride=2),
+                pool3=nn.MaxPool2d(kernel_size=3, stride=2),  # (N, 256, 6, 6)
             )
         )
-        with torch.no_grad():  # the flatten size, derived: 256 × 6 × 6 = 9,216 at 227×227
+        with torch.no_grad():  # the flatten size, derived: 256 × 6 × 6 = 9,216
             n_flat = self.features(torch.zeros(1, in_channels, h, w)).numel()
         self.classifier = nn.Sequential(
             OrderedDict(
                 drop1=nn.Dropout(dropout),
-                fc1=nn.Linear(n_flat, 4096),
+                fc1=nn.Linear(n_flat, 4096),  # (N, 4096)
                 relu6=nn.ReLU(inplace=True),
                 drop2=nn.Dropout(dropout),
-                fc2=nn.Linear(4096, 4096),
+                fc2=nn.Linear(4096, 4096),  # (N, 4096)
                 relu7=nn.ReLU(inplace=True),
-                fc3=nn.Linear(4096, num_classes),
+                fc3=nn.Linear(4096, num_classes),  # (N, num_classes)
             )
         )
 

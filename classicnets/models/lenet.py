@@ -59,23 +59,23 @@ class LeNet5(nn.Module):
         Pool = nn.MaxPool2d if modern else nn.AvgPool2d
         self.features = nn.Sequential(
             OrderedDict(
-                conv1=nn.Conv2d(in_channels, 6, kernel_size=5),
+                conv1=nn.Conv2d(in_channels, 6, kernel_size=5),  # (N, 6, 28, 28)
                 act1=Act(),
-                pool1=Pool(kernel_size=2),
-                conv2=nn.Conv2d(6, 16, kernel_size=5),
+                pool1=Pool(kernel_size=2),  # (N, 6, 14, 14)
+                conv2=nn.Conv2d(6, 16, kernel_size=5),  # (N, 16, 10, 10)
                 act2=Act(),
-                pool2=Pool(kernel_size=2),
+                pool2=Pool(kernel_size=2),  # (N, 16, 5, 5)
             )
         )
         with torch.no_grad():  # the flatten size, derived: 16 × 5 × 5 = 400 at 32×32
             n_flat = self.features(torch.zeros(1, in_channels, h, w)).numel()
         self.classifier = nn.Sequential(
             OrderedDict(
-                fc1=nn.Linear(n_flat, 120),
+                fc1=nn.Linear(n_flat, 120),  # (N, 120)
                 act3=Act(),
-                fc2=nn.Linear(120, 84),
+                fc2=nn.Linear(120, 84),  # (N, 84)
                 act4=Act(),
-                fc3=nn.Linear(84, num_classes),
+                fc3=nn.Linear(84, num_classes),  # (N, num_classes)
             )
         )
 
