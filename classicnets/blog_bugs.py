@@ -32,10 +32,12 @@ counts (``BlogLeNet5(fixes=BlogLeNet5.BUGS)`` has the 61,706 parameters of
 (The blog's AlexNet ``forward`` forgets its ``return`` too; ``BlogAlexNet``
 returns, so that its three other bugs can be seen.)
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any, Callable, Dict, Optional
 
 import torch
 import torch.nn.functional as F
@@ -53,14 +55,14 @@ def _check_fixes(cls: type, fixes: Iterable[str]) -> frozenset:
 
 
 class BlogLeNet5(nn.Module):
-    """LeNet5 as the usual blog writes it (tanh, average pooling, 5×5 convs,
-    fc 400→120→84, softmax), with the bugs in :attr:`BUGS` unless ``fixes``
-    names them. Input: (N, 1, 32, 32)."""
+    """LeNet5 as the usual blog post writes it, re-created with its three bugs
+    (``# BUG`` below). ``fixes`` names the bugs to repair, from :attr:`BUGS`.
+    Input: (N, 1, 32, 32)."""
 
     BUGS: Dict[str, str] = {
         "return": "forward computes the output but never returns it",
         "fc3": "no 84→10 layer: the softmax runs over the 84 outputs of fc2",
-        "logits": "softmax inside forward, then cross-entropy (a second log-softmax) in training",
+        "logits": "softmax in forward, then cross_entropy (a second log-softmax) on it",
     }
 
     def __init__(self, fixes: Iterable[str] = (), num_classes: int = 10) -> None:
@@ -70,8 +72,8 @@ class BlogLeNet5(nn.Module):
         self.pool1 = nn.AvgPool2d(kernel_size=2, stride=2)  # 28 → 14
         self.conv2 = nn.Conv2d(6, 16, 5)  # 14 → 10
         self.pool2 = nn.AvgPool2d(2)  # 10 → 5
-        self.fc1 = nn.Linear(16 * 5 * 5, 120)
-        self.fc2 = nn.Linear(120, 84)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)  # 400 by hand: right for 32×32 only
+        self.fc2 = nn.Linear(120, 84)  # BUG "fc3": the blog's last layer
         if "fc3" in self.fixes:
             self.fc3 = nn.Linear(84, num_classes)
 
@@ -80,14 +82,14 @@ class BlogLeNet5(nn.Module):
         x = self.pool2(torch.tanh(self.conv2(x)))
         x = x.view(-1, 16 * 5 * 5)  # hard-coded: right for 32×32 input only
         x = torch.tanh(self.fc1(x))
+        x = self.fc2(x)  # BUG "fc3": 84 scores, not one per class
         if "fc3" in self.fixes:
-            scores = self.fc3(torch.tanh(self.fc2(x)))
-        else:
-            scores = self.fc2(x)  # bug: 84 scores, not one per class
-        output = scores if "logits" in self.fixes else F.softmax(scores, dim=1)
+            x = self.fc3(torch.tanh(x))
+        if "logits" not in self.fixes:
+            x = F.softmax(x, dim=1)  # BUG "logits": then cross_entropy in training
         if "return" in self.fixes:
-            return output
-        return None  # bug: the blog's forward ends without returning ``output``
+            return x
+        return None  # BUG "return": the blog's forward ends without a return
 
     def extra_repr(self) -> str:
         left = sorted(set(self.BUGS) - self.fixes)
@@ -95,16 +97,22 @@ class BlogLeNet5(nn.Module):
 
 
 class BlogAlexNet(nn.Module):
-    """AlexNet as the usual blog writes it (one GPU, no LRN), with the bugs in
-    :attr:`BUGS` unless ``fixes`` names them. Input: (N, in_channels, 227, 227)."""
+    """AlexNet as the usual blog post writes it (one GPU, no LRN), re-created
+    with its three bugs (``# BUG`` below). ``fixes`` names the bugs to repair,
+    from :attr:`BUGS`. Input: (N, in_channels, 227, 227)."""
 
     BUGS: Dict[str, str] = {
-        "dropout": "F.dropout without training=self.training: dropout stays on in eval mode",
-        "logits": "softmax inside forward, then cross-entropy (a second log-softmax) in training",
-        "flatten": "x.view(-1, 6*6*256): a flatten size written by hand, right for 227×227 input only",
+        "flatten": "x.view(-1, 6*6*256): flatten size by hand, right for 227×227 only",
+        "dropout": "F.dropout without training=self.training: on in eval mode too",
+        "logits": "softmax in forward, then cross_entropy (a second log-softmax) on it",
     }
 
-    def __init__(self, fixes: Iterable[str] = (), num_classes: int = 1000, in_channels: int = 3) -> None:
+    def __init__(
+        self,
+        fixes: Iterable[str] = (),
+        num_classes: int = 1000,
+        in_channels: int = 3,
+    ) -> None:
         super().__init__()
         self.fixes = _check_fixes(type(self), fixes)
         self.conv1 = nn.Conv2d(in_channels, 96, kernel_size=11, stride=4)
@@ -115,14 +123,9 @@ class BlogAlexNet(nn.Module):
         self.conv4 = nn.Conv2d(384, 384, kernel_size=3, padding=1)
         self.conv5 = nn.Conv2d(384, 256, kernel_size=3, padding=1)
         self.pool3 = nn.MaxPool2d(kernel_size=3, stride=2)
-        self.fc1 = nn.Linear(6 * 6 * 256, 4096)
+        self.fc1 = nn.Linear(6 * 6 * 256, 4096)  # 9,216 by hand: right for 227 only
         self.fc2 = nn.Linear(4096, 4096)
         self.fc3 = nn.Linear(4096, num_classes)
-
-    def _dropout(self, x: Tensor) -> Tensor:
-        if "dropout" in self.fixes:
-            return F.dropout(x, p=0.5, training=self.training)
-        return F.dropout(x, p=0.5)  # bug: training defaults to True, whatever model.eval() said
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.pool1(F.relu(self.conv1(x)))
@@ -131,14 +134,21 @@ class BlogAlexNet(nn.Module):
         x = F.relu(self.conv4(x))
         x = self.pool3(F.relu(self.conv5(x)))
         if "flatten" in self.fixes:
-            x = torch.flatten(x, 1)  # one row per image; a wrong size now fails loudly at fc1
+            x = torch.flatten(x, 1)  # one row per image: a wrong size fails at fc1
         else:
-            x = x.view(-1, 6 * 6 * 256)  # bug: trusts that the last map is 256×6×6
+            x = x.view(-1, 6 * 6 * 256)  # BUG "flatten": regroups the batch if not 6×6
         x = self._dropout(x)
         x = F.relu(self._dropout(self.fc1(x)))
         x = F.relu(self.fc2(x))
-        scores = self.fc3(x)
-        return scores if "logits" in self.fixes else F.softmax(scores, dim=1)
+        x = self.fc3(x)
+        if "logits" not in self.fixes:
+            x = F.softmax(x, dim=1)  # BUG "logits": then cross_entropy in training
+        return x  # (the blog forgets this return too; kept so the other bugs show)
+
+    def _dropout(self, x: Tensor) -> Tensor:
+        if "dropout" in self.fixes:
+            return F.dropout(x, p=0.5, training=self.training)
+        return F.dropout(x, p=0.5)  # BUG "dropout": training=True, even in eval()
 
     def extra_repr(self) -> str:
         left = sorted(set(self.BUGS) - self.fixes)

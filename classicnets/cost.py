@@ -15,6 +15,7 @@ no torch and no forward pass:
   between two GPUs, which exchange maps only at some layers; how much each
   GPU holds and how many values cross between them per image.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,15 +48,13 @@ def _as_trace(net: Any, input_shape: Optional[Tuple[int, int, int]] = None) -> T
         return net
     if isinstance(net, NetSpec):
         return trace(net if input_shape is None else net.with_input(input_shape[1:], input_shape[0]))
-    # an nn.Module (ours carry their spec; others are read layer by layer)
+    # an nn.Module, read layer by layer (the book's models know their input_shape)
     from .from_torch import trace_module
 
-    spec = getattr(net, "spec", None)
-    if input_shape is None:
-        if not isinstance(spec, NetSpec):
-            raise TypeError("give input_shape=(C, H, W) to cost a module that carries no NetSpec")
-        return trace(spec)
-    return trace_module(net, input_shape)
+    shape = input_shape or getattr(net, "input_shape", None)
+    if shape is None:
+        raise TypeError(f"give input_shape=(C, H, W) to cost a {type(net).__name__}: it does not say its input")
+    return trace_module(net, tuple(shape))
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,7 @@ class CostBreakdown:
     total_macs: int
 
     def _sum(self, kind: str, what: str) -> int:
-        return sum(getattr(l, what) for l in self.layers if l.kind == kind)
+        return sum(getattr(ly, what) for ly in self.layers if ly.kind == kind)
 
     @property
     def conv_params(self) -> int:
@@ -106,17 +105,21 @@ class CostBreakdown:
         return self.fc_macs / self.total_macs if self.total_macs else 0.0
 
     def layer(self, name: str) -> LayerCost:
-        for l in self.layers:
-            if l.name == name:
-                return l
-        raise KeyError(f"no weighted layer {name!r} in {self.title}; they are {[l.name for l in self.layers]}")
+        for ly in self.layers:
+            if ly.name == name:
+                return ly
+        raise KeyError(f"no weighted layer {name!r} in {self.title}; they are {[ly.name for ly in self.layers]}")
 
     def table(self) -> str:
         """A Markdown table: per layer, then the two groups."""
-        lines = ["| layer | params | % of params | MACs | % of MACs | MACs per parameter |", "|---|---:|---:|---:|---:|---:|"]
-        for l in self.layers:
-            per = f"{l.macs / l.params:,.0f}" if l.params else ""
-            lines.append(f"| {l.name} | {l.params:,} | {100 * l.param_share:.1f}% | {l.macs:,} | {100 * l.mac_share:.1f}% | {per} |")
+        lines = [
+            "| layer | params | % of params | MACs | % of MACs | MACs per parameter |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for ly in self.layers:
+            per = f"{ly.macs / ly.params:,.0f}" if ly.params else ""
+            share_p, share_m = 100 * ly.param_share, 100 * ly.mac_share
+            lines.append(f"| {ly.name} | {ly.params:,} | {share_p:.1f}% | {ly.macs:,} | {share_m:.1f}% | {per} |")
         for label, p, m in (("**all convolutions**", self.conv_params, self.conv_macs),
                             ("**all fully connected**", self.fc_params, self.fc_macs)):  # fmt: skip
             lines.append(f"| {label} | {p:,} | **{100 * p / self.total_params:.1f}%** | {m:,} | "
@@ -138,11 +141,11 @@ class CostBreakdown:
         if ax is None:
             fig, ax = plt.subplots(figsize=(8, 3.4), constrained_layout=True)
         xs = list(range(len(self.layers)))
-        p = [100 * l.param_share for l in self.layers]
-        m = [100 * l.mac_share for l in self.layers]
+        p = [100 * ly.param_share for ly in self.layers]
+        m = [100 * ly.mac_share for ly in self.layers]
         ax.bar([x - 0.2 for x in xs], p, width=0.4, label="% of parameters", color="C0")
         ax.bar([x + 0.2 for x in xs], m, width=0.4, label="% of MACs (compute)", color="C3")
-        ax.set_xticks(xs, [l.name for l in self.layers])
+        ax.set_xticks(xs, [ly.name for ly in self.layers])
         ax.set_ylabel("share of the network (%)")
         ax.set_title(
             f"{self.title}: fully connected layers hold {100 * self.fc_param_share:.0f}% of the parameters,\n"
@@ -150,7 +153,7 @@ class CostBreakdown:
             fontsize=10,
         )
         ax.legend()
-        n_conv = sum(l.kind == "conv" for l in self.layers)
+        n_conv = sum(ly.kind == "conv" for ly in self.layers)
         if 0 < n_conv < len(self.layers):
             ax.axvline(n_conv - 0.5, color="gray", lw=0.8, ls=":")
         return ax.figure
@@ -262,8 +265,14 @@ class MemoryEstimate:
         return [
             (f"weights ({self.params:,} × {self.bytes_per_value} B)", self.weights_bytes),
             ("their gradients", self.grads_bytes),
-            ("SGD momentum" if self.optimizer_slots == 1 else f"optimizer state ×{self.optimizer_slots}", self.optimizer_bytes),
-            (f"activations kept for backward ({self.values_per_image:,} values/image × {self.batch_size})", self.activation_bytes),
+            (
+                "SGD momentum" if self.optimizer_slots == 1 else f"optimizer state ×{self.optimizer_slots}",
+                self.optimizer_bytes,
+            ),
+            (
+                f"activations kept for backward ({self.values_per_image:,} values/image × {self.batch_size})",
+                self.activation_bytes,
+            ),
             ("gradient buffers of the largest layer", self.backward_buffer_bytes),
         ]
 
@@ -335,29 +344,34 @@ class TwoGPUSplit:
 
     @property
     def params_per_gpu(self) -> int:
-        return sum(l.params_per_gpu for l in self.layers)
+        return sum(ly.params_per_gpu for ly in self.layers)
 
     @property
     def macs_per_gpu(self) -> int:
-        return sum(l.macs_per_gpu for l in self.layers)
+        return sum(ly.macs_per_gpu for ly in self.layers)
 
     @property
     def crossing_layers(self) -> List[str]:
-        return [l.name for l in self.layers if l.crosses]
+        return [ly.name for ly in self.layers if ly.crosses]
 
     @property
     def values_exchanged_per_image(self) -> int:
         """Values each GPU receives from the other per image (forward pass)."""
-        return sum(l.values_in_per_gpu for l in self.layers)
+        return sum(ly.values_in_per_gpu for ly in self.layers)
 
     def table(self) -> str:
         lines = ["| layer | params per GPU | MACs per GPU | reads the other GPU? | values received per image |",
                  "|---|---:|---:|---|---:|"]  # fmt: skip
-        for l in self.layers:
-            lines.append(f"| {l.name} | {l.params_per_gpu:,} | {l.macs_per_gpu:,} | {'yes' if l.crosses else 'no'} | "
-                         f"{l.values_in_per_gpu:,} |")  # fmt: skip
-        lines.append(f"| **total** | **{self.params_per_gpu:,}** | **{self.macs_per_gpu:,}** | "
-                     f"{len(self.crossing_layers)} of {len(self.layers)} layers | **{self.values_exchanged_per_image:,}** |")  # fmt: skip
+        for ly in self.layers:
+            crosses = "yes" if ly.crosses else "no"
+            lines.append(
+                f"| {ly.name} | {ly.params_per_gpu:,} | {ly.macs_per_gpu:,} | {crosses} | {ly.values_in_per_gpu:,} |"
+            )
+        crossing = f"{len(self.crossing_layers)} of {len(self.layers)} layers"
+        lines.append(
+            f"| **total** | **{self.params_per_gpu:,}** | **{self.macs_per_gpu:,}** | {crossing} "
+            f"| **{self.values_exchanged_per_image:,}** |"
+        )
         return "\n".join(lines)
 
 
@@ -386,6 +400,14 @@ def two_gpu_split(spec: Union[NetSpec, Trace]) -> TwoGPUSplit:
 
 
 __all__ = [
-    "GTX580_BYTES", "LayerCost", "CostBreakdown", "cost_breakdown", "stored_values", "MemoryEstimate",
-    "training_memory", "SplitLayer", "TwoGPUSplit", "two_gpu_split",
+    "GTX580_BYTES",
+    "LayerCost",
+    "CostBreakdown",
+    "cost_breakdown",
+    "stored_values",
+    "MemoryEstimate",
+    "training_memory",
+    "SplitLayer",
+    "TwoGPUSplit",
+    "two_gpu_split",
 ]

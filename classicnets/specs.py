@@ -96,10 +96,12 @@ def alexnet_spec(
 
     * ``blog``: one-GPU AlexNet as the source blog wrote it (96-channel 11×11
       stride-4 stem, overlapping 3×3/2 max pooling, ReLU, dropout before fc1
-      and fc2), without its bugs (dropout as modules, logits out).
+      and fc2 — torchvision's placement too), without its bugs (dropout as
+      modules, logits out).
     * ``paper``: adds local response normalisation after the first two
       convolutions and the two-GPU split as ``groups=2`` on conv2, conv4 and
-      conv5 (the layers whose kernels only saw their own GPU's maps).
+      conv5 (the layers whose kernels only saw their own GPU's maps), and
+      drops the outputs of fc1 and fc2 (§4.2), i.e. dropout before fc2 and fc3.
     """
     _check_variant("alexnet", variant, ALEXNET_VARIANTS)
     h, w = pair(input_size)
@@ -126,15 +128,26 @@ def alexnet_spec(
         Act("relu5", "relu"),
         Pool("pool3", op="max", kernel=3, stride=2),                 # (256, 6, 6) -> flatten: 9216
     )
-    classifier = (
-        Dropout("drop1", p=dropout),
-        Linear("fc1", out_features=4096),                            # (4096,)
-        Act("relu6", "relu"),
-        Dropout("drop2", p=dropout),
-        Linear("fc2", out_features=4096),                            # (4096,)
-        Act("relu7", "relu"),
-        Linear("fc3", out_features=num_classes),                     # (1000,) logits
-    )
+    if paper:  # §4.2: dropout zeroes the outputs of fc1 and fc2, i.e. before fc2 and fc3
+        classifier = (
+            Linear("fc1", out_features=4096),                        # (4096,)
+            Act("relu6", "relu"),
+            Dropout("drop1", p=dropout),
+            Linear("fc2", out_features=4096),                        # (4096,)
+            Act("relu7", "relu"),
+            Dropout("drop2", p=dropout),
+            Linear("fc3", out_features=num_classes),                 # (1000,) logits
+        )
+    else:  # the blog's (and torchvision's) placement: before fc1 and fc2
+        classifier = (
+            Dropout("drop1", p=dropout),
+            Linear("fc1", out_features=4096),                        # (4096,)
+            Act("relu6", "relu"),
+            Dropout("drop2", p=dropout),
+            Linear("fc2", out_features=4096),                        # (4096,)
+            Act("relu7", "relu"),
+            Linear("fc3", out_features=num_classes),                 # (1000,) logits
+        )
     return NetSpec("AlexNet", variant, (in_channels, h, w), features, classifier)
 
 

@@ -1,29 +1,22 @@
-"""PyTorch models built from the descriptions in ``classicnets.specs``."""
+"""PyTorch models: plain classes for ``blog``/``modern``, spec-built ``paper`` and edited networks."""
+
 from __future__ import annotations
 
-from torch import nn
+from .alexnet import AlexNet
+from .build import SpecNet, build_blocks, build_layer
+from .checks import InputCheck, smallest_input
+from .factory import alexnet, build_model, lenet5
+from .lenet import LeNet5
 
-from ..layers import NetSpec
-from .alexnet import AlexNet, alexnet
-from .build import build_blocks, build_layer
-from .lenet import LeNet5, lenet5
-
-
-class SpecNet(nn.Module):
-    """Any :class:`NetSpec` as a module (the widgets build edited networks)."""
-
-    def __init__(self, spec: NetSpec) -> None:
-        super().__init__()
-        self.spec = spec
-        self.features, self.flatten, self.classifier = build_blocks(spec)
-
-    def forward(self, x):
-        return self.classifier(self.flatten(self.features(x)))
-
-
-def build_model(spec: NetSpec) -> nn.Module:
-    """The module for a (possibly edited) description."""
-    return SpecNet(spec)
-
-
-__all__ = ["LeNet5", "AlexNet", "lenet5", "alexnet", "SpecNet", "build_model", "build_blocks", "build_layer"]
+__all__ = [
+    "LeNet5",
+    "AlexNet",
+    "lenet5",
+    "alexnet",
+    "SpecNet",
+    "build_model",
+    "build_blocks",
+    "build_layer",
+    "InputCheck",
+    "smallest_input",
+]

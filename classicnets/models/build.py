@@ -5,6 +5,7 @@ Every layer of the description becomes one named module, so
 sizes come from the arithmetic (``classicnets.arithmetic.trace``): never
 written by hand.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -14,7 +15,18 @@ from torch import Tensor, nn
 
 from ..arithmetic import Row, trace
 from ..layers import (
-    Act, AdaptivePool, BatchNorm, Conv, Dropout, Flatten, Layer, Linear, LRN, NetSpec, Pool, RBF,
+    LRN,
+    RBF,
+    Act,
+    AdaptivePool,
+    BatchNorm,
+    Conv,
+    Dropout,
+    Flatten,
+    Layer,
+    Linear,
+    NetSpec,
+    Pool,
 )
 from .paper_layers import PartialConv2d, RBFOutput, ScaledTanh, Subsampling
 
@@ -27,8 +39,16 @@ def build_layer(layer: Layer, row: Row) -> nn.Module:
     if isinstance(layer, Conv):
         if layer.table is not None:
             return PartialConv2d(c_in, layer.table, layer.kernel, layer.stride, layer.padding, layer.dilation)
-        return nn.Conv2d(c_in, layer.out_channels, layer.kernel, layer.stride, layer.padding,
-                         layer.dilation, layer.groups, layer.bias)
+        return nn.Conv2d(
+            c_in,
+            layer.out_channels,
+            layer.kernel,
+            layer.stride,
+            layer.padding,
+            layer.dilation,
+            layer.groups,
+            layer.bias,
+        )
     if isinstance(layer, Pool):
         if layer.op == "max":
             return nn.MaxPool2d(layer.kernel, layer.stride, layer.padding, layer.dilation, ceil_mode=layer.ceil_mode)
@@ -70,8 +90,9 @@ class CheckedFlatten(nn.Flatten):
         if x.shape[1] != self.expected:
             raise ValueError(
                 f"flatten: {self.net} was built for {self.built_for} input, whose last feature map has "
-                f"{self.expected} values, but this input gives {x.shape[1]}: build the model with "
-                f"input_size= the size you feed it (e.g. {self.net.lower()}(input_size=...))"
+                f"{self.expected} values, but this input gives {x.shape[1]}: build the model for the size "
+                f"you feed it ({self.net.lower()}(input_size=...)), or pad the data to its size "
+                f"(e.g. load_fashion_mnist(pad=2) turns 28×28 into 32×32)"
             )
         return x
 
@@ -79,9 +100,28 @@ class CheckedFlatten(nn.Flatten):
         return f"expected={self.expected}"
 
 
+class SpecNet(nn.Module):
+    """Any :class:`NetSpec` as a module: the ``paper`` variants and edited
+    descriptions (the explorer's "build & check"). ``spec`` stays attached."""
+
+    def __init__(self, spec: NetSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.input_shape = tuple(spec.input_shape)
+        self.features, self.flatten, self.classifier = build_blocks(spec)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.features(x)  # (N, C, H, W) -> the last feature map
+        x = self.flatten(x)  # -> (N, flatten size), checked against the trace
+        return self.classifier(x)  # -> (N, num_classes) logits
+
+    def extra_repr(self) -> str:
+        return f"spec={self.spec.title!r}"
+
+
 def build_blocks(spec: NetSpec) -> Tuple[nn.Sequential, CheckedFlatten, nn.Sequential]:
     """``features``, ``flatten`` and ``classifier`` modules for ``spec``."""
     rows = {r.name: r for r in trace(spec).rows}
-    features = nn.Sequential(OrderedDict((l.name, build_layer(l, rows[l.name])) for l in spec.features))
-    classifier = nn.Sequential(OrderedDict((l.name, build_layer(l, rows[l.name])) for l in spec.classifier))
+    features = nn.Sequential(OrderedDict((ly.name, build_layer(ly, rows[ly.name])) for ly in spec.features))
+    classifier = nn.Sequential(OrderedDict((ly.name, build_layer(ly, rows[ly.name])) for ly in spec.classifier))
     return features, CheckedFlatten(spec, rows["flatten"].out_shape[0]), classifier

@@ -1,63 +1,85 @@
-"""LeNet-5 (LeCun, Bottou, Bengio & Haffner, 1998)."""
+"""LeNet5 (LeCun, Bottou, Bengio & Haffner, 1998) as plain PyTorch.
+
+The class below needs nothing but torch: copy it into a file of your own and
+it runs. ``classicnets.lenet5("blog")`` and ``lenet5("modern")`` return it;
+``lenet5("paper")`` returns the network as published, built from its
+description (``classicnets.specs.lenet5_spec``) because it needs layers
+PyTorch does not have.
+"""
+
 from __future__ import annotations
 
-from torch import Tensor, nn
+from collections import OrderedDict
 
-from ..layers import IntPair
-from ..specs import lenet5_spec
-from .build import build_blocks
-from .paper_layers import lecun_uniform_
+import torch
+from torch import Tensor, nn
 
 
 class LeNet5(nn.Module):
-    """LeNet-5, built from :func:`classicnets.specs.lenet5_spec`.
+    """LeNet5 the way most code writes it, with the usual blog post's bugs fixed.
 
-    ``variant="blog"`` — the source blog's network, fixed (61,706 parameters):
-        conv1 5×5→6, tanh, avg-pool 2, conv2 5×5→16, tanh, avg-pool 2,
-        fc1 400→120, tanh, fc2 120→84, tanh, fc3 84→num_classes.
-    ``variant="modern"`` — the same with ReLU and max pooling.
-    ``variant="paper"`` — as published (60,000 trainable parameters).
+    ``modern=False`` (the book's ``blog`` variant): tanh and average pooling;
+    ``modern=True``: ReLU and max pooling. Both have 61,706 parameters at
+    1×32×32 with 10 classes::
 
-    Deviations from the 1998 paper:
+        conv1 5×5→6, act, pool 2, conv2 5×5→16, act, pool 2,
+        fc1 400→120, act, fc2 120→84, act, fc3 84→num_classes
 
-    * ``blog``/``modern``: every conv sees every map (the paper's C3 uses a
-      partial table); pooling has no trainable coefficient/bias; plain tanh
-      (blog) or ReLU (modern) instead of 1.7159·tanh(2a/3); C5 is a Linear
-      (the same thing at 32×32 input: a 5×5 conv on a 5×5 map); the output is
-      a Linear layer giving logits instead of Euclidean RBF units; PyTorch's
-      default initialisation.
-    * ``paper``: the RBF codes are Hadamard rows, not the paper's hand-drawn
-      7×12 character bitmaps (not published as data); the output returns
-      −distance as logits, trained with cross-entropy (the paper's MAP
-      criterion minus its constant j) instead of its exact loss and
-      stochastic diagonal Levenberg–Marquardt; subsampling coefficients
-      start at 1/4 (an average) where the paper gives no rule.
-    * all: inputs are whatever you feed (the book uses Fashion-MNIST padded to
-      32×32, the paper MNIST padded to 32×32 and scaled to [−0.1, 1.175]).
+    Deviations from the 1998 paper (its ``paper`` variant keeps them all):
 
-    ``forward`` returns logits (no softmax): pair it with
-    ``nn.CrossEntropyLoss``.
+    * every conv2 map reads every pool1 map (the paper's C3 reads 3, 4 or 6
+      of them, after its Table I);
+    * pooling is a plain average (or max) with no trainable coefficient and
+      bias per map;
+    * plain tanh (or ReLU) instead of the scaled 1.7159·tanh(2a/3);
+    * the paper's C5 (a 5×5 convolution over a 5×5 map) is ``fc1``, a
+      Linear layer: the same thing at 32×32 input;
+    * the output is a Linear layer giving logits, not Euclidean RBF units;
+      pair it with ``nn.CrossEntropyLoss`` (no softmax in ``forward``);
+    * PyTorch's default initialisation instead of uniform ±2.4/fan-in.
+
+    The flatten size is not written down: ``__init__`` runs one blank image
+    through ``features`` and reads how many values come out (400 at 32×32),
+    so ``input_size=28`` builds a network for unpadded 28×28 images. (A
+    ``nn.LazyLinear`` would also work, but would leave the parameters
+    undefined until the first batch.)
     """
 
     def __init__(
         self,
-        variant: str = "blog",
         num_classes: int = 10,
         in_channels: int = 1,
-        input_size: IntPair = 32,
+        input_size: int | tuple[int, int] = 32,
+        modern: bool = False,
     ) -> None:
         super().__init__()
-        self.spec = lenet5_spec(variant, num_classes, in_channels, input_size)
-        self.features, self.flatten, self.classifier = build_blocks(self.spec)
-        if variant == "paper":
-            lecun_uniform_(self)
+        h, w = (input_size, input_size) if isinstance(input_size, int) else input_size
+        self.input_shape = (in_channels, h, w)
+        Act = nn.ReLU if modern else nn.Tanh
+        Pool = nn.MaxPool2d if modern else nn.AvgPool2d
+        self.features = nn.Sequential(
+            OrderedDict(
+                conv1=nn.Conv2d(in_channels, 6, kernel_size=5),  # (N, 6, 28, 28)
+                act1=Act(),
+                pool1=Pool(kernel_size=2),  # (N, 6, 14, 14)
+                conv2=nn.Conv2d(6, 16, kernel_size=5),  # (N, 16, 10, 10)
+                act2=Act(),
+                pool2=Pool(kernel_size=2),  # (N, 16, 5, 5)
+            )
+        )
+        with torch.no_grad():  # the flatten size, derived: 16 × 5 × 5 = 400 at 32×32
+            n_flat = self.features(torch.zeros(1, in_channels, h, w)).numel()
+        self.classifier = nn.Sequential(
+            OrderedDict(
+                fc1=nn.Linear(n_flat, 120),  # (N, 120)
+                act3=Act(),
+                fc2=nn.Linear(120, 84),  # (N, 84)
+                act4=Act(),
+                fc3=nn.Linear(84, num_classes),  # (N, num_classes)
+            )
+        )
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.features(x)  # (B, 16, 5, 5); paper: (B, 120, 1, 1)
-        x = self.flatten(x)  # (B, 400); paper: (B, 120)
-        return self.classifier(x)  # (B, num_classes) logits
-
-
-def lenet5(variant: str = "blog", num_classes: int = 10, **kwargs) -> LeNet5:
-    """``LeNet5(variant, num_classes, ...)``: see :class:`LeNet5`."""
-    return LeNet5(variant, num_classes, **kwargs)
+        x = self.features(x)  # (N, 1, 32, 32) -> (N, 16, 5, 5)
+        x = torch.flatten(x, 1)  # -> (N, 400)
+        return self.classifier(x)  # -> (N, num_classes) logits

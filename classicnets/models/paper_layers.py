@@ -1,7 +1,9 @@
 """The layers of LeNet-5 as published (LeCun et al. 1998) that PyTorch lacks."""
+
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -73,7 +75,11 @@ class Subsampling(nn.Module):
     one coefficient and one bias per map (2 parameters per map)."""
 
     def __init__(
-        self, channels: int, kernel_size: int = 2, stride: Optional[IntPair] = None, padding: IntPair = 0,
+        self,
+        channels: int,
+        kernel_size: int = 2,
+        stride: Optional[IntPair] = None,
+        padding: IntPair = 0,
         ceil_mode: bool = False,
     ) -> None:
         super().__init__()
@@ -83,8 +89,9 @@ class Subsampling(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: Tensor) -> Tensor:
-        window_sum = F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                                  count_include_pad=True, divisor_override=1)
+        window_sum = F.avg_pool2d(
+            x, self.kernel_size, self.stride, self.padding, self.ceil_mode, count_include_pad=True, divisor_override=1
+        )
         return window_sum * self.coef.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
 
     def extra_repr(self) -> str:
