@@ -6,7 +6,7 @@
 
 The steps:
 
-1. ``--nbmake`` only: copy ``book/*.ipynb`` to ``_build/executed/book/`` and execute the copies with
+1. ``--nbmake`` only: copy ``book/*.ipynb`` to ``artifacts/executed/book/`` and execute the copies with
    ``pytest --nbmake --overwrite`` (a failing cell fails here, with nbmake's report; the checkout stays
    clean). Their outputs go into Jupyter Book's cache ``_build/.jupyter_cache``, which is keyed by a
    notebook's code cells. Notebooks whose metadata says ``mystnb.execution_mode: force`` (the explorer,
@@ -37,7 +37,7 @@ BOOK = REPO / "book"
 ZH = BOOK / "zh"
 BUILD = REPO / "_build"
 CACHE = BUILD / ".jupyter_cache"
-EXECUTED = BUILD / "executed" / "book"
+EXECUTED = REPO / "artifacts" / "executed" / "book"  # not under _build/: nbmake skips anything there
 ZH_OUT = BUILD / "zh"
 STRICT = ["-W", "-n", "--keep-going"]
 
@@ -92,7 +92,7 @@ def execute_with_nbmake() -> None:
     for path in sources:
         shutil.copy2(path, EXECUTED / path.name)
     run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--nbmake", "--nbmake-timeout=600",
-         "--overwrite", "--durations=12", str(EXECUTED.relative_to(REPO))])
+         "--overwrite", "--durations=12", *(str((EXECUTED / p.name).relative_to(REPO)) for p in sources)])
     cache_outputs((p, EXECUTED / p.name) for p in sources)
 
 
