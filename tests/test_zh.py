@@ -176,6 +176,14 @@ def alternatives() -> Dict[str, str]:
     return {row["另一译法"].split("（")[0].strip(): row["中文"] for row in glossary() if row["另一译法"]}
 
 
+def test_search_splits_every_glossary_term_as_one_word():
+    options = read_yaml("book/zh/_config.yml")["sphinx"]["config"]["html_search_options"]
+    path = REPO / options["dict"]
+    words = {line.split()[0] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+    missing = [row["中文"] for row in glossary() if row["中文"] not in words]
+    assert not missing, f"{options['dict']} lacks glossary terms {missing}: search could not find them"
+
+
 @pytest.mark.parametrize("path", [p for p in zh_pages() if p.stem != "glossary"], ids=lambda p: p.name)
 def test_page_uses_the_glossary_terms(path: Path):
     text = prose(path)
