@@ -58,7 +58,7 @@ def prose(path: Path) -> str:
     if path.suffix == ".md":
         return path.read_text(encoding="utf-8")
     nb = nbformat.read(path, as_version=4)
-    return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    return "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
 
 
 # --------------------------------------------------------------------------- one code, two languages
@@ -150,6 +150,16 @@ def test_every_markdown_cell_is_chinese(path: Path):
     nb = nbformat.read(path, as_version=4)
     english = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and not HAN.search(c.source)]
     assert not english, f"book/zh/{path.name}: markdown cells {english} hold no Chinese (translate them)"
+
+
+SOFT_BREAK = re.compile(r"[\u4e00-\u9fff，。；：、（）“”——]\n[ \t]*[\u4e00-\u9fff，。；：、（）“”]")
+
+
+@pytest.mark.parametrize("path", zh_pages(), ids=lambda p: p.name)
+def test_no_line_break_inside_a_chinese_sentence(path: Path):
+    """A line break inside a paragraph renders as a space, which Chinese text does not have."""
+    found = [m.group(0).replace("\n", "⏎") for m in SOFT_BREAK.finditer(prose(path))]
+    assert not found, f"book/zh/{path.name}: join these lines (one paragraph, one line): {found[:5]}"
 
 
 # --------------------------------------------------------------------------- glossary

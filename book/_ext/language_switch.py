@@ -11,7 +11,8 @@ Both books' configurations set ``language_switch`` (a dict, in ``sphinx.config``
   ``strip`` and prepending ``add`` (``book/01_conv_arithmetic`` <-> ``01_conv_arithmetic``).
 
 A page with no counterpart (yet) links to the other book's home page: see :func:`counterpart`.
-The link sits in the article header, before the theme's buttons (template ``language-switch.html``).
+The link sits in the article header, before the theme's buttons (``templates/language-switch.html``,
+``static/language_switch.css``).
 """
 from __future__ import annotations
 
@@ -76,6 +77,7 @@ def _configure(app: Any, config: Any) -> None:
     if not config.language_switch:
         return
     config.templates_path.append(str(Path(__file__).parent / "templates"))
+    config.html_static_path.append(str(Path(__file__).parent / "static"))
     options = config.html_theme_options
     ends = options.get("article_header_end") or ["article-header-buttons.html"]
     if isinstance(ends, str):
@@ -88,4 +90,5 @@ def setup(app: Any) -> Dict[str, Any]:
     app.add_config_value("language_switch", {}, "html", types=[dict])
     app.connect("config-inited", _configure)
     app.connect("html-page-context", _page_context)
+    app.add_css_file("language_switch.css")
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
