@@ -69,6 +69,9 @@ def with_outputs(source: Path, executed: Path) -> nbformat.NotebookNode:
         sys.exit(f"book/build.py: {executed} does not hold the code of {source}")
     for cell, ran in zip(ours, theirs):
         cell.outputs, cell.execution_count = ran.outputs, ran.execution_count
+    for key in ("language_info", "widgets"):  # what Jupyter Book's cache merges back besides outputs
+        if key in done.metadata:
+            nb.metadata[key] = done.metadata[key]
     return nb
 
 
