@@ -12,6 +12,11 @@ The book's page ``book/explorer.ipynb`` displays it; that notebook's metadata
 jupyter-cache watches only a notebook's code, not this module or its assets.
 Build with ``--all`` after editing them so Sphinx rewrites the page too.
 
+The explorer's own words (network menu, reset, column headings, legend) come in English and
+Chinese (``LABELS`` in explorer.js): the page's ``<html lang>`` picks them, so the one output of
+the notebook's code shows Chinese controls in the Chinese edition (``book/zh/explorer.ipynb``);
+``explorer_html(lang=...)`` forces one. Error messages stay Python's, in English.
+
 >>> from IPython.display import HTML
 >>> HTML(explorer_html())          # doctest: +SKIP
 """
