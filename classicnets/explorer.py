@@ -12,6 +12,11 @@ The book's page ``book/explorer.ipynb`` displays it; that notebook's metadata
 jupyter-cache watches only a notebook's code, not this module or its assets.
 Build with ``--all`` after editing them so Sphinx rewrites the page too.
 
+The explorer's own words (network menu, reset, column headings, legend) come in English and
+Chinese (``LABELS`` in explorer.js): the page's ``<html lang>`` picks them, so the one output of
+the notebook's code shows Chinese controls in the Chinese edition (``book/zh/explorer.ipynb``);
+``explorer_html(lang=...)`` forces one. Error messages stay Python's, in English.
+
 >>> from IPython.display import HTML
 >>> HTML(explorer_html())          # doctest: +SKIP
 """
@@ -53,12 +58,17 @@ def _script_safe(json_text: str) -> str:
 
 
 def explorer_html(
-    specs: Optional[Mapping[str, NetSpec]] = None, initial: str = "lenet5/blog", element_id: Optional[str] = None
+    specs: Optional[Mapping[str, NetSpec]] = None,
+    initial: str = "lenet5/blog",
+    element_id: Optional[str] = None,
+    lang: Optional[str] = None,
 ) -> str:
     """One self-contained HTML fragment that draws the explorer in a browser.
 
     ``specs`` defaults to :func:`classicnets.specs.all_specs` — the one
-    description of each network; ``initial`` is the key shown first.
+    description of each network; ``initial`` is the key shown first. ``lang`` ("en" or "zh") sets
+    the language of the explorer's own controls; by default the browser takes the page's
+    ``<html lang>``, so the same output shows Chinese controls on the Chinese edition's page.
     """
     payload = spec_payload(specs)
     if initial not in payload:
@@ -68,7 +78,9 @@ def explorer_html(
         raise ValueError("explorer.js must not contain '</script'")
     uid = element_id or f"classicnets-explorer-{next(_ids)}"
     data = _script_safe(json.dumps(payload, ensure_ascii=False, separators=(",", ":")))
-    options = _script_safe(json.dumps({"initial": initial}))
+    if lang not in (None, "en", "zh"):
+        raise ValueError(f"explorer_html(lang={lang!r}): choose 'en', 'zh' or None (the page's language)")
+    options = _script_safe(json.dumps({"initial": initial, **({"lang": lang} if lang else {})}))
     return (
         f"<style>\n{asset('explorer.css')}</style>\n"
         f'<div id="{uid}" class="cnx-root" data-initial="{initial}">'

@@ -2,8 +2,9 @@
 
 * ``toc_page`` / ``notebook_page`` parametrize a test over the pages of ``_toc.yml``
   (all of them / those whose source is a notebook), so tests follow the toc.
-* ``built_book`` builds the book once per session (``jupyter-book build . -W -n --keep-going
-  --all``) unless ``CLASSICNETS_BOOK_BUILT=1`` says ``_build/html`` is fresh.
+* ``built_book`` builds the book once per session, both editions (``python book/build.py --all``:
+  ``-W -n --keep-going``, Chinese into ``_build/html/zh``) unless ``CLASSICNETS_BOOK_BUILT=1`` says
+  ``_build/html`` is fresh.
 * ``book_url`` serves ``_build/html`` with ``http.server`` on 127.0.0.1 (a free port, a thread).
 * ``explorer_cases``: random layer edits of every network with Python's answer (shapes, params,
   MACs… or the ArchitectureError message), for comparing the explorer's JavaScript with Python.
@@ -85,8 +86,8 @@ def built_book() -> Path:
     env = dict(os.environ)
     # the chapters' kernels import classicnets from this checkout, even where it is not installed
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
-    jb = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", ".", "-W", "-n", "--keep-going", "--all"]
+    # both editions, as README's build command (book/build.py: -W -n --keep-going, English then zh/)
+    cmd = [sys.executable, str(REPO / "book" / "build.py"), "--all"]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=3600)
     log = proc.stdout + proc.stderr
     ARTIFACTS.mkdir(exist_ok=True)

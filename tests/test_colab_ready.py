@@ -26,7 +26,7 @@ import pytest
 
 from conftest import ARTIFACTS, REPO, read_yaml
 
-NOTEBOOKS = sorted((REPO / "book").glob("*.ipynb"))
+NOTEBOOKS = sorted((REPO / "book").glob("*.ipynb")) + sorted((REPO / "book" / "zh").glob("*.ipynb"))  # zh: the Chinese edition
 # What Colab preinstalls that classicnets needs (pinned to this machine's wheels), and its kernel machinery.
 COLAB_PACKAGES = ["torch==2.14.1", "torchvision==0.29.1", "numpy", "matplotlib", "ipywidgets", "tqdm"]
 KERNEL_PACKAGES = ["ipykernel", "nbclient"]
@@ -83,7 +83,7 @@ def test_pages_name_the_repository_by_its_one_url():
     name = url.rstrip("/").split("/")[-1]
     pattern = re.compile(r"https?://github\.com/[^\s)\"'>`]*" + re.escape(name) + r"[^\s)\"'>`]*")
     wrong = []
-    for path in sorted((REPO / "book").glob("*")):
+    for path in sorted((REPO / "book").glob("*")) + sorted((REPO / "book" / "zh").glob("*")):
         if path.suffix in (".md", ".ipynb"):
             for found in pattern.findall(path.read_text(encoding="utf-8")):
                 if not found.startswith(url):

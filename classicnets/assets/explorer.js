@@ -509,31 +509,62 @@
     };
   }
 
+  // The explorer's own words, per language. Error messages stay English (they are Python's).
+  const LABELS = {
+    en: { network: "Network ", reset: "Reset", networkAria: "network", chartAria: "feature-map sizes",
+      caption: "Bars: the height of each feature map after the input and every convolution and pooling layer " +
+               "(channels×height×width above each bar); ✗ marks the layer that cannot work.",
+      controls: ["layer", "kernel", "stride", "padding"], input: "input", size: "size", followsKernel: "= kernel",
+      followsTitle: "a pooling stride follows its kernel until you move it",
+      table: ["layer", "kind", "detail", "output", "params", "MACs", "receptive field", "jump"],
+      impossible: "✗ impossible", total: "total", chartTitle: "Feature-map height after each layer (bar height ∝ H)",
+      totals: function (name, variant, shape, params, macs) {
+        return name + " (" + variant + "), input " + shape + ": " + params + " parameters, " + macs +
+               " multiply–accumulates per image.";
+      },
+      failedTotals: "The rows above are the layers before the impossible one." },
+    zh: { network: "网络 ", reset: "重置", networkAria: "网络", chartAria: "特征图尺寸",
+      caption: "柱子：输入以及每个卷积层、池化层之后特征图的高度（柱子上方是 通道×高×宽）；✗ 标出无法工作的那一层。",
+      controls: ["层", "核大小", "步幅", "填充"], input: "输入", size: "尺寸", followsKernel: "= 核大小",
+      followsTitle: "在你拖动步幅滑块之前，池化层的步幅跟随其核大小",
+      table: ["层", "类型", "细节", "输出", "参数量", "乘加次数", "感受野", "跳距"],
+      impossible: "✗ 无法工作", total: "合计", chartTitle: "每一层之后特征图的高度（柱高 ∝ H）",
+      totals: function (name, variant, shape, params, macs) {
+        return name + "（" + variant + "），输入 " + shape + "：参数 " + params + " 个，每张图像 " + macs + " 次乘加。";
+      },
+      failedTotals: "上面各行是无法工作的那一层之前的各层。" },
+  };
+
+  /** ``options.lang``, else the page's ``<html lang>``: "zh…" gives Chinese, anything else English. */
+  function labelsFor(lang) {
+    if (!lang && typeof document !== "undefined") lang = document.documentElement.lang;
+    return String(lang || "en").toLowerCase().indexOf("zh") === 0 ? LABELS.zh : LABELS.en;
+  }
+
   function mount(root, specs, options) {
     options = options || {};
+    const L = labelsFor(options.lang);
     const keys = Object.keys(specs);
     let key = options.initial && specs[options.initial] ? options.initial : keys[0];
     let spec = clone(specs[key].spec);
     root.classList.add("cnx-root");
     root.textContent = "";
 
-    const select = el("select", { className: "cnx-net", "aria-label": "network" },
+    const select = el("select", { className: "cnx-net", "aria-label": L.networkAria },
       keys.map(function (k) { return el("option", { value: k, text: specs[k].title }); }));
     select.value = key;
-    const reset = el("button", { type: "button", className: "cnx-reset", text: "Reset" });
-    const header = el("div", { className: "cnx-header" }, [el("label", {}, ["Network ", select]), reset]);
+    const reset = el("button", { type: "button", className: "cnx-reset", text: L.reset });
+    const header = el("div", { className: "cnx-header" }, [el("label", {}, [L.network, select]), reset]);
     const controls = el("div", { className: "cnx-controls" });
     const message = el("div", { className: "cnx-message", role: "status", "aria-live": "polite" });
-    const chart = svg("svg", { class: "cnx-chart", role: "img", "aria-label": "feature-map sizes" });
+    const chart = svg("svg", { class: "cnx-chart", role: "img", "aria-label": L.chartAria });
     const table = el("table", { className: "cnx-table" });
     const totalsLine = el("p", { className: "cnx-totals" });
     root.appendChild(header);
     root.appendChild(controls);
     root.appendChild(message);
     root.appendChild(el("div", { className: "cnx-chart-wrap" }, [chart]));
-    root.appendChild(el("p", { className: "cnx-caption",
-      text: "Bars: the height of each feature map after the input and every convolution and pooling layer " +
-            "(channels×height×width above each bar); ✗ marks the layer that cannot work." }));
+    root.appendChild(el("p", { className: "cnx-caption", text: L.caption }));
     root.appendChild(table);
     root.appendChild(totalsLine);
 
@@ -547,12 +578,12 @@
     function buildControls() {
       controls.textContent = "";
       widgets = {};
-      const head = el("div", { className: "cnx-row cnx-head" }, [el("span", { text: "layer" })]
-        .concat(["kernel", "stride", "padding"].map(function (f) { return el("span", { text: f }); })));
+      const head = el("div", { className: "cnx-row cnx-head" },
+        L.controls.map(function (f) { return el("span", { text: f }); }));
       controls.appendChild(head);
       const inputRow = el("div", { className: "cnx-row", "data-layer": "input" },
-        [el("span", { className: "cnx-layer-name", text: "input" })]);
-      widgets["input/size"] = control("size", "input", "size", spec.input_shape[1], function (v) {
+        [el("span", { className: "cnx-layer-name", text: L.input })]);
+      widgets["input/size"] = control(L.size, "input", "size", spec.input_shape[1], function (v) {
         spec.input_shape = [spec.input_shape[0], v, v];
         redraw();
       });
@@ -584,8 +615,8 @@
         if (!w) continue;
         if (layer.stride === null || layer.stride === undefined) {
           w.set(Array.isArray(layer.kernel) ? layer.kernel[0] : layer.kernel);
-          w.note("= kernel");
-          w.node.title = "a pooling stride follows its kernel until you move it";
+          w.note(L.followsKernel);
+          w.node.title = L.followsTitle;
         } else {
           w.note("");
           w.node.removeAttribute("title");
@@ -595,11 +626,11 @@
 
     function drawTable(result) {
       table.textContent = "";
-      const head = ["layer", "kind", "detail", "output", "params", "MACs", "receptive field", "jump"];
+      const head = L.table;
       table.appendChild(el("thead", {}, [el("tr", {}, head.map(function (h) { return el("th", { text: h }); }))]));
       const body = el("tbody");
       const input = spec.input_shape;
-      body.appendChild(el("tr", { "data-layer": "input" }, ["input", "", "", fmtShape(input), "", "", "1", "1"]
+      body.appendChild(el("tr", { "data-layer": "input" }, [L.input, "", "", fmtShape(input), "", "", "1", "1"]
         .map(function (t) { return el("td", { text: t }); })));
       for (const r of result.rows) {
         if (TABLE_KINDS.indexOf(r.kind) < 0) continue;
@@ -610,10 +641,10 @@
       if (result.error) {
         const tr = el("tr", { "data-layer": result.error_layer, className: "cnx-failed" });
         tr.appendChild(el("td", { text: result.error_layer }));
-        tr.appendChild(el("td", { text: "✗ impossible", colspan: "7" }));
+        tr.appendChild(el("td", { text: L.impossible, colspan: "7" }));
         body.appendChild(tr);
       } else {
-        body.appendChild(el("tr", { className: "cnx-total" }, ["total", "", "", "", fmtInt(result.total_params),
+        body.appendChild(el("tr", { className: "cnx-total" }, [L.total, "", "", "", fmtInt(result.total_params),
           fmtInt(result.total_macs), "", ""].map(function (t) { return el("td", { text: t }); })));
       }
       table.appendChild(body);
@@ -636,7 +667,7 @@
       chart.setAttribute("height", String(height));
       const maxSide = Math.max.apply(null, bars.filter(function (b) { return b.shape; })
         .map(function (b) { return Math.max(b.shape[1], b.shape[2]); }).concat([1]));
-      chart.appendChild(svg("title", {}, "Feature-map height after each layer (bar height ∝ H)"));
+      chart.appendChild(svg("title", {}, L.chartTitle));
       bars.forEach(function (b, i) {
         const x = left + i * (barW + gap);
         const g = svg("g", { class: b.shape ? "cnx-bar" : "cnx-bar cnx-bar-failed", "data-layer": b.name });
@@ -661,12 +692,12 @@
       if (result.ok) {
         message.textContent = "";
         message.classList.remove("cnx-error");
-        totalsLine.textContent = spec.name + " (" + spec.variant + "), input " + fmtShape(spec.input_shape) + ": " +
-          fmtInt(result.total_params) + " parameters, " + fmtInt(result.total_macs) + " multiply–accumulates per image.";
+        totalsLine.textContent = L.totals(spec.name, spec.variant, fmtShape(spec.input_shape),
+          fmtInt(result.total_params), fmtInt(result.total_macs));
       } else {
         message.textContent = result.error;
         message.classList.add("cnx-error");
-        totalsLine.textContent = "The rows above are the layers before the impossible one.";
+        totalsLine.textContent = L.failedTotals;
       }
       drawChart(result);
       drawTable(result);
@@ -684,7 +715,7 @@
     select.addEventListener("change", function () { load(select.value); });
     reset.addEventListener("click", function () { load(key); });
     load(key);
-    const api = { load: load, spec: function () { return clone(spec); }, redraw: redraw };
+    const api = { load: load, spec: function () { return clone(spec); }, redraw: redraw, lang: L === LABELS.zh ? "zh" : "en" };
     root.classicnetsExplorer = api;
     return api;
   }
@@ -697,6 +728,7 @@
     trace: trace,
     traceResult: traceResult,
     fmtG: fmtG,
+    LABELS: LABELS,
     mount: mount,
   };
   if (typeof window !== "undefined") window.classicnetsExplorer = api;
