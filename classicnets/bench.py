@@ -140,7 +140,7 @@ def _tf32_api() -> str:
     """``"legacy"`` (the ``allow_tf32`` booleans) unless the process set TF32 through torch ≥ 2.9's ``fp32_precision``
     strings in a way the booleans cannot read: mixing the two raises, so the harness keeps to the process's API."""
     try:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+        _ = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)  # raises under the new API
         return "legacy"
     except RuntimeError:
         return "new"
@@ -428,30 +428,32 @@ def _peak_skip_reason(prec: str, device: torch.device, cfg: BenchConfig) -> Opti
     return "bf16 modes are not run on a CPU" if prec == "bf16" and not cfg.force_modes else None
 
 
+def _matmul_peak(prec: str, device: torch.device, cfg: BenchConfig, clock: Any) -> Dict[str, Any]:
+    n, dtype = cfg.peak_n, torch.bfloat16 if prec == "bf16" else torch.float32
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    a, b = (torch.randn(n, n, device=device, generator=gen).to(dtype) for _ in range(2))  # zeros run faster
+    c = torch.empty(n, n, device=device, dtype=dtype)
+    with precision_flags(prec == "tf32"):
+        t = measure(lambda: torch.mm(a, b, out=c), clock, warmup=2, min_sample_s=cfg.peak_min_sample_s,
+                    samples=cfg.samples, max_reps=cfg.max_reps)
+    flops = 2 * n**3
+    return {"status": "ok", "n": n, "ms": t.stats.median * 1e3, "tflops": flops / t.stats.median / 1e12,
+            "tflops_best": flops / t.stats.min / 1e12, "reps": t.reps}
+
+
 def measure_peaks(device: torch.device, cfg: BenchConfig, clock: Any = None,
                   log: Callable[[str], None] = lambda s: None) -> Dict[str, Dict[str, Any]]:
     """Dense ``n×n @ n×n`` matmul TFLOP/s per precision, timed like the cases."""
-    clock, n, peaks = clock or _clock(device), cfg.peak_n, {}
+    peaks: Dict[str, Dict[str, Any]] = {}
     for prec in ("fp32", "tf32", "bf16"):
         reason = _peak_skip_reason(prec, device, cfg)
-        if reason:
-            peaks[prec] = {"status": "skipped", "reason": reason}
-            continue
         try:
-            dtype = torch.bfloat16 if prec == "bf16" else torch.float32
-            gen = torch.Generator(device=device).manual_seed(cfg.seed)
-            a, b = (torch.randn(n, n, device=device, generator=gen).to(dtype) for _ in range(2))  # zeros run faster
-            c = torch.empty(n, n, device=device, dtype=dtype)
-            with precision_flags(prec == "tf32"):
-                t = measure(lambda: torch.mm(a, b, out=c), clock, warmup=2, min_sample_s=cfg.peak_min_sample_s,
-                            samples=cfg.samples, max_reps=cfg.max_reps)
-            flops = 2 * n**3
-            peaks[prec] = {"status": "ok", "n": n, "ms": t.stats.median * 1e3, "tflops": flops / t.stats.median / 1e12,
-                           "tflops_best": flops / t.stats.min / 1e12, "reps": t.reps}
-            log(f"peak {prec:5s} n={n}: {peaks[prec]['tflops']:.3g} TFLOP/s")
-            del a, b, c
+            peaks[prec] = ({"status": "skipped", "reason": reason} if reason
+                           else _matmul_peak(prec, device, cfg, clock or _clock(device)))
         except Exception as err:  # an out-of-memory GPU, say: record it, go on
             peaks[prec] = {"status": "error", "reason": _error_text(err)}
+        if peaks[prec]["status"] == "ok":
+            log(f"peak {prec:5s} n={cfg.peak_n}: {peaks[prec]['tflops']:.3g} TFLOP/s")
         _free(device)
     return peaks
 
