@@ -769,13 +769,11 @@ def check_record(rows: Sequence[Dict[str, Any]], device: Any, rounds: int, threa
 
 def positive_int(text: str) -> int:
     """argparse type: an integer ≥ 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer: give a whole number ≥ 1") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is too small: give a whole number ≥ 1")
-    return value
+    if not text.strip().removeprefix("-").isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer: give a whole number ≥ 1")
+    if int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{int(text)} is too small: give a whole number ≥ 1")
+    return int(text)
 
 
 def non_negative_float(text: str) -> float:
@@ -783,7 +781,7 @@ def non_negative_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        value = math.nan
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"{text} must be a finite number ≥ 0")
     return value
@@ -791,7 +789,7 @@ def non_negative_float(text: str) -> float:
 
 def positive_ints(text: str) -> Tuple[int, ...]:
     """argparse type: comma-separated integers ≥ 1, at least one."""
-    values = tuple(positive_int(v.strip()) for v in text.split(",") if v.strip())
+    values = tuple(positive_int(v) for v in text.split(",") if v.strip())
     if not values:
         raise argparse.ArgumentTypeError("give at least one value, e.g. 64,256")
     return values

@@ -30,7 +30,6 @@ from . import __version__
 PathLike = Union[str, "os.PathLike[str]"]
 RECORDS_DIR = Path(__file__).resolve().parent / "records"
 VERSION = 2
-KINDS = ("timing", "harness_check", "training")
 ALEXNET_GPU_RECORD = RECORDS_DIR / "alexnet_fashion_gpu.json"
 ALEXNET_CPU_RECORD = RECORDS_DIR / "alexnet_fashion_cpu.json"
 CHECK_GPU_RECORD = RECORDS_DIR / "harness_check_gpu.json"  # made by benchmarks/gpu_session.sh on a GPU machine
@@ -196,35 +195,32 @@ def _positive(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
 
 
-def _check_timing(where: str, payload: Dict[str, Any]) -> None:
-    _require(where, payload, ("preset", "peaks", "cases"), "the timing payload")
-    for i, case in enumerate(payload["cases"]):
+# per kind: what the payload holds, what each of its ``cases`` holds, and what a measured ("ok") case adds
+_SCHEMAS: Dict[str, Dict[str, Tuple[str, ...]]] = {
+    "timing": {"payload": ("preset", "peaks", "cases"), "case": ("net", "task", "mode", "batch", "status"),
+               "ok": ("ms", "images_per_s", "flops_per_batch", "tflops")},
+    "harness_check": {"payload": ("rounds", "cases"), "case": ("case", "status"),
+                      "ok": ("harness_ms", "timer_ms", "loop_ms", "vs_timer_pct", "vs_loop_pct")},
+    "training": {"payload": ("device", "device_type", "torch", "config", "history", "test_acc", "seconds")},
+}
+
+
+KINDS = tuple(_SCHEMAS)
+
+
+def _check_payload(where: str, kind: str, payload: Dict[str, Any]) -> None:
+    spec = _SCHEMAS[kind]
+    _require(where, payload, spec["payload"], f"the {kind} payload")
+    for i, case in enumerate(payload.get("cases", []) if "case" in spec else []):
         if not isinstance(case, dict):
             raise RecordError(f"{where}: case {i} is not an object")
-        _require(where, case, ("net", "task", "mode", "batch", "status"), f"case {i}")
+        _require(where, case, spec["case"], f"case {i}")
         if case["status"] == "ok":
-            _require(where, case, ("ms", "images_per_s", "flops_per_batch", "tflops"), f"case {i}")
-            bad = [k for k in ("ms", "images_per_s", "flops_per_batch", "tflops") if not _positive(case[k])]
+            _require(where, case, spec["ok"], f"case {i}")
+            bad = [k for k in spec["ok"] if kind == "timing" and not _positive(case[k])]
             if bad:
-                raise RecordError(f"{where}: case {i} ({case['net']} {case['task']} {case['mode']} batch "
-                                  f"{case['batch']}): {', '.join(bad)} must be positive numbers")
-
-
-def _check_harness(where: str, payload: Dict[str, Any]) -> None:
-    _require(where, payload, ("rounds", "cases"), "the cross-check payload")
-    for i, row in enumerate(payload["cases"]):
-        _require(where, row, ("case", "status"), f"row {i}")
-        if row["status"] == "ok":
-            _require(where, row, ("harness_ms", "timer_ms", "loop_ms", "vs_timer_pct", "vs_loop_pct"), f"row {i}")
-
-
-def _check_training(where: str, payload: Dict[str, Any]) -> None:
-    _require(where, payload, ("device", "device_type", "torch", "config", "history", "test_acc", "seconds"),
-             "the training payload")
-
-
-_CHECKS: Dict[str, Callable[[str, Dict[str, Any]], None]] = {
-    "timing": _check_timing, "harness_check": _check_harness, "training": _check_training}
+                what = " ".join(str(case[k]) for k in spec["case"][:4])
+                raise RecordError(f"{where}: case {i} ({what}): {', '.join(bad)} must be positive numbers")
 
 
 def from_dict(data: Any, where: str = "record", kind: Optional[str] = None) -> Record:
@@ -246,7 +242,7 @@ def from_dict(data: Any, where: str = "record", kind: Optional[str] = None) -> R
         raise RecordError(f"{where}: env lacks {', '.join(missing)}: a record must say where and when it ran")
     if not isinstance(data["payload"].get("cases", []), list):
         raise RecordError(f"{where}: cases must be a list")
-    _CHECKS[found](where, data["payload"])
+    _check_payload(where, found, data["payload"])
     return Record(found, data["payload"], data["env"], str(data.get("command") or ""), str(data.get("date") or ""),
                   path=None if where == "record" else where)
 
