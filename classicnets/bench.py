@@ -631,13 +631,17 @@ def _config_dict(cfg: BenchConfig) -> Dict[str, Any]:
 
 # --------------------------------------------------------------------------- the independent cross-check
 
-_cpp_log = logging.getLogger("torch.utils.cpp_extension")
-_level = _cpp_log.level
-_cpp_log.setLevel(logging.ERROR)  # importing the benchmark utilities warns about CUDA_HOME on a CPU-only machine
-try:
-    import torch.utils.benchmark as tbench
-finally:
-    _cpp_log.setLevel(_level)
+def _torch_benchmark() -> Any:
+    """``torch.utils.benchmark``, imported when a check runs (its import warns about CUDA_HOME on a CPU-only machine,
+    and ``train.py`` imports this module for :func:`sync`)."""
+    log = logging.getLogger("torch.utils.cpp_extension")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        import torch.utils.benchmark as tbench
+    finally:
+        log.setLevel(level)
+    return tbench
 
 CheckCase = Tuple[str, str, str, int]  # (net, task, mode, batch)
 GPU_CASES: List[CheckCase] = [
@@ -710,7 +714,7 @@ def cross_check_case(case: CheckCase, device: Any, min_s: float, rounds: int = 3
     times: Dict[str, List[float]] = {"harness": [], "timer": [], "loop": []}
     with precision_flags(tf32=MODES[mode].tf32, benchmark=True if device.type == "cuda" else None):
         step = independent_step(net, task, mode, batch, device)
-        timer = tbench.Timer(stmt="step()", globals={"step": step}, num_threads=torch.get_num_threads())
+        timer = _torch_benchmark().Timer(stmt="step()", globals={"step": step}, num_threads=torch.get_num_threads())
         methods = {
             "harness": lambda: run_case(net, task, mode, batch, device, cfg, peaks={})["ms"] / 1e3,
             "timer": lambda: timer.blocked_autorange(min_run_time=max(5 * min_s, 0.2)).median,
