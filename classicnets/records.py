@@ -96,7 +96,9 @@ def check_writable(target: PathLike, *, folder_ok: bool = True) -> Optional[str]
     For command lines: checked before any work, so a long run does not end in an unwritable path."""
     path = Path(target)
     if path.is_dir():
-        return None if folder_ok and os.access(path, os.W_OK | os.X_OK) else f"{path} is a folder that cannot be written"
+        if not folder_ok:
+            return f"{path} is a folder, not a file"
+        return None if os.access(path, os.W_OK | os.X_OK) else f"{path} is a folder that cannot be written"
     if path.exists() and (not os.access(path, os.W_OK) or not path.stat().st_mode & stat.S_IWUSR):
         return f"{path} is read-only"
     parent = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("."))

@@ -93,7 +93,7 @@ def test_a_symlink_is_followed_or_refused_deliberately(tmp_path):
 def test_check_writable(tmp_path):
     assert records.check_writable(tmp_path / "new" / "r.json") is None
     assert records.check_writable(tmp_path) is None
-    assert "folder" in records.check_writable(tmp_path, folder_ok=False)
+    assert "is a folder, not a file" in records.check_writable(tmp_path, folder_ok=False)
     (tmp_path / "file").write_text("")
     assert "cannot be written" in records.check_writable(tmp_path / "file" / "r.json")
 
