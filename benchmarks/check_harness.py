@@ -45,12 +45,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     if a.quick:
         cases, min_s, a.rounds = [("lenet5", "train", "fp32", 16)], 0.005, 1
     env = records.environment(device)
-    print(f"{env['device_name']} · torch {env['torch']}" + (f" · malloc pinned: {pinned}" if device.type == "cpu" else ""))
+    pin_note = f" · malloc pinned: {pinned}" if device.type == "cpu" else ""
+    print(f"{env['device_name']} · torch {env['torch']}{pin_note}")
     command = "python benchmarks/check_harness.py " + " ".join(sys.argv[1:] if argv is None else argv)
 
     def save(rows: List[dict]) -> None:  # after every case: a run stopped by a timeout keeps what it measured
         if a.out:
-            bench.check_record(rows, device, a.rounds, threads or 0, pinned, command.strip()).save(a.out)
+            bench.check_record(rows, device, a.rounds, threads, pinned, command.strip()).save(a.out)
 
     bench.cross_check(cases, device, min_s, a.rounds, threads=threads, on_row=save)
     if a.out:

@@ -1,6 +1,6 @@
 """Train AlexNet on Fashion-MNIST on one GPU and write the record chapter 06 shows.
 
-    python benchmarks/train_alexnet_gpu.py                 # the full run -> classicnets/records/alexnet_fashion_gpu.json
+    python benchmarks/train_alexnet_gpu.py     # the full run -> classicnets/records/alexnet_fashion_gpu.json
 
 The full run is :data:`classicnets.alexnet_training.GPU_RECIPE`: AlexNet at
 224×224 (resized once, on the GPU), all 60,000 training images, 10 epochs,
@@ -35,7 +35,8 @@ RECORD_PATH = records.ALEXNET_GPU_RECORD
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--device", default="cuda", help="cuda (the record), or cpu to try the code path")
     p.add_argument("--out", type=Path, default=None, help=f"where to write the record (default {RECORD_PATH})")
     p.add_argument("--epochs", type=bench.positive_int, default=GPU_RECIPE.epochs)
@@ -77,7 +78,8 @@ def gpu_line() -> str:
     """nvidia-smi's view of the card (read-only; nothing is changed)."""
     try:
         out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit", "--format=csv,noheader"],
+            ["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit",
+             "--format=csv,noheader"],
             capture_output=True, text=True, timeout=20, check=False,
         )  # fmt: skip
         return out.stdout.strip() or out.stderr.strip() or "nvidia-smi printed nothing"
@@ -91,7 +93,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     except SystemExit as stop:  # argparse's message is printed; the status (2 for a bad value) is returned
         return int(stop.code or 0)
     recipe = replace(
-        GPU_RECIPE, epochs=args.epochs, input_size=args.input_size, batch_size=args.batch_size, optimizer=args.optimizer,
+        GPU_RECIPE, epochs=args.epochs, input_size=args.input_size, batch_size=args.batch_size,
+        optimizer=args.optimizer,
         lr=args.lr, weight_decay=args.weight_decay, schedule=None if args.schedule == "none" else args.schedule,
         augment_pad=args.augment, flip=args.flip, seed=args.seed, amp=args.amp,
         n_train=args.subset[0] if args.subset else None, n_test=args.subset[1] if args.subset else None,
@@ -107,7 +110,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("GPU:", gpu_line(), flush=True)
     print("recipe:", asdict(recipe), flush=True)
     run = train_alexnet_fashion(device=args.torch_device, recipe=recipe, progress=args.progress)
-    run.command = "python benchmarks/train_alexnet_gpu.py" + "".join(f" {a}" for a in (sys.argv[1:] if argv is None else argv))
+    given = sys.argv[1:] if argv is None else argv
+    run.command = "python benchmarks/train_alexnet_gpu.py" + "".join(f" {a}" for a in given)
     path = run.save(out)  # first: nothing printed below can lose the run
     print(f"{'epoch':>5} {'train s':>8} {'images/s':>10} {'loss':>8} {'train acc':>9} {'test acc':>8} {'test s':>7}")
     for r in run.history:

@@ -232,6 +232,7 @@ NETS: Dict[str, Tuple[Callable[[], torch.nn.Module], Tuple[int, int, int], int]]
     "alexnet": (lambda: alexnet("blog"), (3, 227, 227), 1000),
 }
 TASKS = ("train", "infer")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 Case = Tuple[str, str, int, str]  # (net, task, batch, mode)
 
 
@@ -463,7 +464,8 @@ def _skip(net: str, task: str, mode: str, batch: int, reason: str, status: str =
             "reason": reason}
 
 
-def _case_step(net: str, task: str, mode: str, batch: int, device: torch.device, cfg: BenchConfig) -> Callable[[], None]:
+def _case_step(net: str, task: str, mode: str, batch: int, device: torch.device,
+               cfg: BenchConfig) -> Callable[[], None]:
     """The work of one case: the model (compiled for a compile mode), input and step, built on ``device``."""
     m, (build, shape, classes) = MODES[mode], NETS[net]
     with torch.device(device):  # parameters initialised on the device itself
@@ -548,7 +550,9 @@ def run_case(net: str, task: str, mode: str, batch: int, device: torch.device, c
 
 def _resolve_device(device: Any) -> torch.device:
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    return torch.device("cuda", torch.cuda.current_device()) if device.type == "cuda" and device.index is None else device
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
 
 
 def run_benchmark(config: Any = "auto", device: Any = None, out: Any = None, verbose: bool = True,
@@ -590,7 +594,8 @@ def _case_line(case: Dict[str, Any]) -> str:
             + (f"  compile {case['compile_s']:.1f} s" if case.get("compile_s") is not None else ""))
 
 
-def _run(cfg: BenchConfig, device: torch.device, result: BenchResult, out: Any, log: Callable[[str], None]) -> BenchResult:
+def _run(cfg: BenchConfig, device: torch.device, result: BenchResult, out: Any,
+         log: Callable[[str], None]) -> BenchResult:
     t_start, clock = time.perf_counter(), _clock(device)
     deadline = t_start + cfg.budget_s if cfg.budget_s else None
     log(f"{result.label} — {describe(cfg).splitlines()[0]}")
@@ -642,6 +647,7 @@ def _torch_benchmark() -> Any:
     finally:
         log.setLevel(level)
     return tbench
+
 
 CheckCase = Tuple[str, str, str, int]  # (net, task, mode, batch)
 GPU_CASES: List[CheckCase] = [
@@ -760,15 +766,15 @@ def cross_check(cases: Optional[Sequence[CheckCase]] = None, device: Any = None,
     return rows
 
 
-def check_record(rows: Sequence[Dict[str, Any]], device: Any, rounds: int, threads: int, malloc_pinned: bool = False,
-                 command: str = "") -> Record:
+def check_record(rows: Sequence[Dict[str, Any]], device: Any, rounds: int, threads: Optional[int],
+                 malloc_pinned: bool = False, command: str = "") -> Record:
     """The record of a cross-check: where and when, how (rounds, threads, malloc), and the rows."""
     payload = {"rounds": rounds, "threads": threads, "malloc_pinned": malloc_pinned,
                "largest_deviation_pct": records.largest_deviation(rows), "cases": list(rows)}
     return Record("harness_check", payload, records.environment(device), command)
 
 
-# --------------------------------------------------------------------------- command-line values (shared by benchmarks/)
+# --------------------------------------------------------------------------- command-line values (benchmarks/ too)
 
 
 def positive_int(text: str) -> int:
@@ -852,8 +858,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--alexnet-batches", type=positive_ints, help="e.g. 64,512")
     p.add_argument("--samples", type=positive_int, help="samples per case (the median is reported)")
     p.add_argument("--min-sample-ms", type=non_negative_float, help="repeat calls until a sample lasts this long")
-    p.add_argument("--budget", type=non_negative_float, help="seconds; cases that would start later are skipped (0: none)")
-    p.add_argument("--compile-mode", choices=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
+    p.add_argument("--budget", type=non_negative_float, help="seconds; later cases are skipped (0: no budget)")
+    p.add_argument("--compile-mode", choices=COMPILE_MODES,
                    help="torch.compile mode (default: default)")
     p.add_argument("--force-modes", action="store_true", help="run bf16 and compiled modes on a CPU too")
     p.add_argument("--threads", type=positive_int, help="CPU threads for the run (torch.set_num_threads)")

@@ -23,7 +23,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from . import __version__
 
@@ -351,7 +351,8 @@ class BenchResult:
     @classmethod
     def from_record(cls, record: Record) -> "BenchResult":
         p = record.payload
-        return cls(preset=p["preset"], env=dict(record.env), peaks=dict(p["peaks"]), cases=[dict(c) for c in p["cases"]],
+        return cls(preset=p["preset"], env=dict(record.env), peaks=dict(p["peaks"]),
+                   cases=[dict(c) for c in p["cases"]],
                    config=dict(p.get("config") or {}), total_s=p.get("total_s"), complete=bool(p.get("complete", True)),
                    source="recorded", path=record.path, command=record.command)
 
@@ -361,7 +362,7 @@ class BenchResult:
         return f"{self.preset}_{slug or 'device'}_{stamp}.json"
 
     def save(self, out: PathLike) -> Path:
-        """Write the record to ``out`` (a ``.json`` file, or a folder that gets :meth:`default_filename`), atomically."""
+        """Write the record to ``out`` (a ``.json`` file, or a folder: :meth:`default_filename`), atomically."""
         out = Path(out)
         path = self.to_record().save(out if out.suffix == ".json" else out / self.default_filename())
         self.path = str(path)
@@ -566,8 +567,8 @@ def record_history(record: Record) -> Any:
     from .train import EpochRecord, History
 
     known = set(EpochRecord.__dataclass_fields__)
-    return History(records=[EpochRecord(**{k: v for k, v in e.items() if k in known}) for e in record.payload["history"]],
-                   meta={"device": record.payload["device"], "date": record.date})
+    epochs = [EpochRecord(**{k: v for k, v in e.items() if k in known}) for e in record.payload["history"]]
+    return History(records=epochs, meta={"device": record.payload["device"], "date": record.date})
 
 
 def describe_record(record: Record) -> str:

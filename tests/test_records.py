@@ -22,7 +22,8 @@ def _fake(device="NVIDIA H200", device_type="cuda", cases=(), date="2026-11-28T1
         return {"net": net, "task": task, "mode": mode, "batch": batch, "status": "ok", "ms": ms, "ms_min": ms,
                 "ms_max": ms, "images_per_s": batch / ms * 1e3, "flops_per_batch": flops, "tflops": flops / ms / 1e9}
 
-    return BenchResult(preset="gpu-record", env={**ENV, "device_type": device_type, "device_name": device, "date": date},
+    env = {**ENV, "device_type": device_type, "device_name": device, "date": date}
+    return BenchResult(preset="gpu-record", env=env,
                        peaks={"bf16": {"status": "ok", "tflops": 700.0, "n": 8192}},
                        cases=[case(*c) for c in cases], source="live")
 
