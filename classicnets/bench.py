@@ -562,6 +562,9 @@ def run_benchmark(config: Any = "auto", device: Any = None, out: Any = None, ver
     With ``out`` (a folder or ``.json`` path) the record is rewritten after every case, so a run cut short keeps every
     case it finished (``complete: false``)."""
     cfg = preset(config, **changes) if isinstance(config, str) else replace(config, **changes).check()
+    why = records.check_writable(out) if out is not None else None
+    if why:
+        raise ValueError(f"out={str(out)!r}: {why}: choose a writable folder or .json path")
     device = _resolve_device(device)
     log = (lambda s: print(s, flush=True)) if verbose else (lambda s: None)
     threads_before = torch.get_num_threads()

@@ -91,7 +91,8 @@ def write_text_atomic(path: PathLike, text: str, *, follow_symlinks: bool = True
 
 
 def check_writable(target: PathLike, *, folder_ok: bool = True) -> Optional[str]:
-    """Why a record cannot be written at ``target`` (a file, or a folder if ``folder_ok``), or ``None`` if it can.
+    """Why a record cannot be written at ``target`` (a file; or, if ``folder_ok``, a folder or a ``.json`` path), or
+    ``None`` if it can.
 
     For command lines: checked before any work, so a long run does not end in an unwritable path."""
     path = Path(target)
@@ -99,6 +100,8 @@ def check_writable(target: PathLike, *, folder_ok: bool = True) -> Optional[str]
         if not folder_ok:
             return f"{path} is a folder, not a file"
         return None if os.access(path, os.W_OK | os.X_OK) else f"{path} is a folder that cannot be written"
+    if folder_ok and path.exists() and path.suffix != ".json":
+        return f"{path} is a file, not a folder or a .json path"
     if path.exists() and (not os.access(path, os.W_OK) or not path.stat().st_mode & stat.S_IWUSR):
         return f"{path} is read-only"
     parent = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("."))

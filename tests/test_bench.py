@@ -77,6 +77,13 @@ def test_the_thread_count_is_set_for_the_run_and_restored():
         torch.set_num_threads(before)
 
 
+def test_an_unwritable_out_is_refused_before_any_work(tmp_path):
+    (tmp_path / "results.txt").write_text("")
+    with pytest.raises(ValueError, match="results.txt is a file, not a folder or a .json path"):
+        bench.run_benchmark("tiny", device="cpu", verbose=False, out=tmp_path / "results.txt",
+                            budget_s=1e-9)  # would end at once, but is not started
+
+
 def test_pinning_malloc_can_be_left_off():
     result = bench.run_benchmark("tiny", device="cpu", verbose=False, cpu_threads=1, pin_malloc=False,
                                  nets=("lenet5",), tasks=("infer",), modes=("fp32",))

@@ -97,6 +97,8 @@ def test_check_writable(tmp_path):
     assert "is a folder, not a file" in records.check_writable(tmp_path, folder_ok=False)
     (tmp_path / "file").write_text("")
     assert "cannot be written" in records.check_writable(tmp_path / "file" / "r.json")
+    assert "not a folder or a .json path" in records.check_writable(tmp_path / "file")
+    assert records.check_writable(tmp_path / "file", folder_ok=False) is None
 
 
 # --------------------------------------------------------------------------- the envelope and the loader
