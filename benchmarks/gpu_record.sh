@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make the GPU record shown by book/07_gpu_timing.ipynb.
+# Make the GPU record shown by book/08_gpu_timing.ipynb.
 #   bash benchmarks/gpu_record.sh [OUT]     OUT: a folder (default classicnets/records/) or a .json path
 # An estimated 4–6 minutes on an H100 (not yet run on one); the gpu-record preset starts no case after
 # 450 s, and the JSON is rewritten after every case, so even a run stopped by the timeout below leaves a

@@ -8,7 +8,7 @@
 #   2. the call (device tool):  run(command='bash benchmarks/gpu_session.sh "$OUT"', carry=[".devdata"], timeout_s=600)
 #   3. here, after it:          cp FILES_AT/alexnet_fashion_gpu.json FILES_AT/gpu-record_*.json classicnets/records/
 #                               cp FILES_AT/check_harness.json classicnets/records/harness_check_gpu.json
-#        then pytest tests/test_bench.py tests/test_gpu_session.py and rebuild the book (chapters 6 and 7 show them).
+#        then pytest tests/test_bench.py tests/test_records.py tests/test_gpu_session.py and rebuild the book (chapters 6, 8).
 #
 # In the call, in this order (the deadline is 570 s after the start; each phase has its own timeout):
 #   a. AlexNet on Fashion-MNIST, the full GPU recipe  -> alexnet_fashion_gpu.json, train_alexnet.log  (≤ 240 s)

@@ -29,36 +29,21 @@ not AlexNet.
 inputs (the smallest the network accepts: the last pooling needs a 3×3 map),
 a few thousand images, one epoch.
 
-Records: :meth:`AlexNetRun.to_record` gives ``{schema, device, torch, cuda,
-date, config, history, test_acc, seconds, command, ...}``; :func:`load_record` reads
-:data:`RECORD_PATH` (``classicnets/records/alexnet_fashion_gpu.json``) or
-returns ``None`` when no GPU run has been recorded. :data:`CPU_RECORD_PATH`
-holds a longer run on a 2-core CPU (all 60,000 images at 67×67, made by
-:data:`CPU_RECORD_COMMAND`): what a reader without a GPU can expect.
+Records: :meth:`AlexNetRun.save` writes a ``training`` record (:mod:`classicnets.records`, which also reads,
+tabulates and plots them; the committed ones are ``records.ALEXNET_GPU_RECORD`` and ``records.ALEXNET_CPU_RECORD``).
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
-from .envinfo import environment
+from . import records
+from .records import environment
 
-RECORD_PATH = Path(__file__).resolve().parent / "records" / "alexnet_fashion_gpu.json"
-RECORD_SCHEMA = "classicnets.alexnet_fashion/1"
-#: The one command that makes the GPU record (run from the repository root on a GPU machine).
-RECORD_COMMAND = "python benchmarks/train_alexnet_gpu.py"
-CPU_RECORD_PATH = RECORD_PATH.with_name("alexnet_fashion_cpu.json")
-#: The command that made the CPU record (all the data at the smallest input the network takes).
-CPU_RECORD_COMMAND = ("python benchmarks/train_alexnet_gpu.py --device cpu --input-size 67 --epochs 4 --batch-size 64 "
-                      "--out classicnets/records/alexnet_fashion_cpu.json")
-#: What the full GPU run aims for (the issue's targets; d2l's run: about 0.88 in 181 s).
-TARGET_TEST_ACC = 0.92
-TARGET_SECONDS = 40.0
-D2L_REFERENCE = {"test_acc": 0.88, "seconds": 181.0, "input_size": 224, "epochs": 10}
+RECORD_SCHEMA = "classicnets.alexnet_fashion/1"  # the flat form of to_record; saved in the "training" envelope
 
 
 @dataclass(frozen=True)
@@ -168,17 +153,19 @@ class AlexNetRun:
             "load_seconds": self.load_seconds,
             "wall_seconds": self.wall_seconds,
             "parameters": self.parameters,
-            "targets": {"test_acc": TARGET_TEST_ACC, "seconds": TARGET_SECONDS},
-            "meets_targets": {"test_acc": self.test_acc >= TARGET_TEST_ACC, "seconds": self.seconds <= TARGET_SECONDS},
+            "targets": {"test_acc": records.TARGET_TEST_ACC, "seconds": records.TARGET_SECONDS},
+            "meets_targets": {"test_acc": self.test_acc >= records.TARGET_TEST_ACC,
+                              "seconds": self.seconds <= records.TARGET_SECONDS},
             "env": self.env,
-            "command": self.command or RECORD_COMMAND,
+            "command": self.command or records.ALEXNET_GPU_COMMAND,
         }
 
     def save(self, path: Union[str, os.PathLike, None] = None) -> Path:
-        """Write :meth:`to_record` as JSON (default :data:`RECORD_PATH`)."""
-        from .fileio import write_text_atomic
-
-        return write_text_atomic(path if path is not None else RECORD_PATH, json.dumps(self.to_record(), indent=2) + "\n")
+        """Write :meth:`to_record` as a ``training`` record (default :data:`classicnets.records.ALEXNET_GPU_RECORD`)."""
+        flat = self.to_record()
+        env, command, date = flat.pop("env"), flat.pop("command"), flat.pop("date")
+        flat.pop("schema")
+        return records.Record("training", flat, env, command, date).save(path or records.ALEXNET_GPU_RECORD)
 
 
 def train_alexnet_fashion(
@@ -264,107 +251,6 @@ def test_split(recipe: AlexNetRecipe, device: Any = None) -> Any:
                               device=device, progress=False)  # fmt: skip
 
 
-# --------------------------------------------------------------------------- the record
-
-
-def load_record(path: Union[str, os.PathLike, None] = None) -> Optional[Dict[str, Any]]:
-    """The recorded GPU run (a dict), or ``None`` when there is none yet.
-
-    A file that exists but is not such a record raises ``ValueError`` saying why.
-    """
-    p = Path(path) if path is not None else RECORD_PATH
-    if not p.is_file():
-        return None
-    data = json.loads(p.read_text())
-    missing = [k for k in ("device", "torch", "date", "config", "history", "test_acc", "seconds") if k not in data]
-    if missing or data.get("schema") != RECORD_SCHEMA:
-        raise ValueError(f"{p} is not an AlexNet/Fashion-MNIST record ({RECORD_SCHEMA}): "
-                         f"{'missing ' + ', '.join(missing) if missing else 'schema ' + repr(data.get('schema'))}")  # fmt: skip
-    return data
-
-
-def record_history(record: Dict[str, Any]) -> Any:
-    """The record's per-epoch history as a :class:`classicnets.train.History`."""
-    from .train import EpochRecord, History
-
-    known = set(EpochRecord.__dataclass_fields__)
-    return History(records=[EpochRecord(**{k: v for k, v in e.items() if k in known}) for e in record["history"]],
-                   meta={"device": record["device"], "date": record["date"]})  # fmt: skip
-
-
-def record_label(record: Dict[str, Any]) -> str:
-    """``"recorded: NVIDIA H100 …, torch 2.x, 2025-…"`` for legends and captions."""
-    cuda = f", CUDA {record.get('cuda')}" if record.get("device_type") == "cuda" else ""
-    return f"recorded on {record['device']} (torch {record['torch']}{cuda}, {str(record['date'])[:10]})"
-
-
-def describe_record(record: Dict[str, Any]) -> str:
-    cfg = record["config"]
-    on_gpu = record.get("device_type") == "cuda"
-    return (f"{record_label(record)}: input {cfg['input_size']}×{cfg['input_size']}, "
-            f"{cfg.get('n_train') or 60_000:,} training images × {len(record['history'])} epochs, "
-            f"batch {cfg['batch_size']}: test accuracy {record['test_acc']:.4f}, {record['seconds']:.1f} s "
-            f"(training + per-epoch tests"
-            + (f"; targets ≥ {TARGET_TEST_ACC} and ≤ {TARGET_SECONDS:g} s)" if on_gpu else ")"))  # fmt: skip
-
-
-def record_report(record: Optional[Dict[str, Any]]) -> str:
-    """Markdown: a recorded run epoch by epoch, or (``None``) how to make the GPU record."""
-    if record is None:
-        where = RECORD_PATH.relative_to(RECORD_PATH.parents[2])
-        return (f"No GPU record has been made yet: `{where}` does not exist. To make it, run this on a machine "
-                f"with an NVIDIA GPU, from the root of the repository (it trains the full recipe, 10 epochs at "
-                f"224×224, and writes the record; commit the JSON file):\n\n```\n{RECORD_COMMAND}\n```")
-    lines = [describe_record(record), "",
-             "| epoch | train loss | train accuracy | test accuracy | seconds (train + test) | images/s |",
-             "|---:|---:|---:|---:|---:|---:|"]
-    for e in record["history"]:
-        lines.append(f"| {e['epoch']} | {e['train_loss']:.4f} | {e['train_acc']:.4f} | {e['test_acc']:.4f} | "
-                     f"{e['seconds'] + e['eval_seconds']:.2f} | {e['images_per_s']:,.0f} |")
-    return "\n".join(lines)
-
-
-def _record_name(record: Dict[str, Any]) -> str:
-    return "GPU record" if record.get("device_type") == "cuda" else f"{str(record.get('device_type')).upper()} record"
-
-
-def comparison_table(run: AlexNetRun, *records: Optional[Dict[str, Any]]) -> str:
-    """Markdown: this run, the recorded runs given (``None``s are skipped), d2l's run and the aim, side by side."""
-    rows = [("this run", f"{run.device} ({run.device_type})", run.recipe, run.test_acc, run.seconds)]
-    for record in records:
-        if record is not None:
-            rows.append((_record_name(record), record_label(record), AlexNetRecipe(**record["config"]),
-                         record["test_acc"], record["seconds"]))
-    lines = ["| | where | input | training images × epochs | test accuracy | seconds |",
-             "|---|---|---|---|---:|---:|"]
-    for name, where, r, acc, sec in rows:
-        lines.append(f"| {name} | {where} | {r.input_size}×{r.input_size} | {r.n_train or 60_000:,} × {r.epochs} | "
-                     f"{acc:.4f} | {sec:.1f} |")
-    ref = D2L_REFERENCE
-    lines.append(f"| d2l (reference) | its GPU | {ref['input_size']}×{ref['input_size']} | 60,000 × {ref['epochs']} | "
-                 f"≈ {ref['test_acc']} | {ref['seconds']:g} |")
-    lines.append(f"| the aim | one H100/H200 | 224×224 | 60,000 × 10 | ≥ {TARGET_TEST_ACC} | ≤ {TARGET_SECONDS:g} |")
-    return "\n".join(lines)
-
-
-def plot_runs(run: Optional[AlexNetRun] = None, *records: Optional[Dict[str, Any]]) -> Any:
-    """Curves of this run and of the recorded runs given (``None``s are skipped), each labelled with where it ran."""
-    from .plots import training_curves
-
-    runs: Dict[str, Any] = {}
-    for record in records:
-        if record is not None:
-            size = record["config"]["input_size"]
-            runs[f"{_record_name(record)} ({record['device']}, {size} px)"] = record_history(record)
-    if run is not None:
-        runs[f"this run ({run.device_type}, {run.recipe.input_size} px)"] = run.history
-    if not runs:
-        raise ValueError("nothing to plot: give a run, a record or both")
-    return training_curves(runs, title="AlexNet on Fashion-MNIST")
-
-
 __all__ = [
-    "RECORD_PATH", "RECORD_SCHEMA", "RECORD_COMMAND", "CPU_RECORD_PATH", "CPU_RECORD_COMMAND", "TARGET_TEST_ACC", "TARGET_SECONDS", "D2L_REFERENCE",
-    "AlexNetRecipe", "GPU_RECIPE", "CPU_RECIPE", "AlexNetRun", "train_alexnet_fashion", "test_split", "load_record",
-    "record_history", "record_label", "describe_record", "record_report", "comparison_table", "plot_runs",
+    "RECORD_SCHEMA", "AlexNetRecipe", "GPU_RECIPE", "CPU_RECIPE", "AlexNetRun", "train_alexnet_fashion", "test_split",
 ]

@@ -2,6 +2,7 @@
 benchmarks/train_alexnet_gpu.py (chapter 06), on tiny settings that run in seconds on a CPU."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import math
@@ -18,6 +19,7 @@ from torch import nn  # noqa: E402
 
 from classicnets import ablations as ab  # noqa: E402
 from classicnets import alexnet_training as at  # noqa: E402
+from classicnets import records  # noqa: E402
 from classicnets.from_torch import spec_from_module  # noqa: E402
 from classicnets.arithmetic import trace  # noqa: E402
 from classicnets.layers import Dropout, LRN  # noqa: E402
@@ -235,19 +237,19 @@ def test_record_round_trip(tiny_run, tmp_path):
         assert key in rec
     assert rec["schema"] == at.RECORD_SCHEMA and rec["config"]["input_size"] == 67
     path = tiny_run.save(tmp_path / "r.json")
-    loaded = at.load_record(path)
-    assert loaded["test_acc"] == pytest.approx(tiny_run.test_acc)
-    h = at.record_history(loaded)
+    loaded = records.load(path, "training")
+    assert loaded.payload["test_acc"] == pytest.approx(tiny_run.test_acc) and loaded.command == rec["command"]
+    h = records.record_history(loaded)
     assert [r.test_acc for r in h] == [r.test_acc for r in tiny_run.history]
-    assert "recorded on" in at.record_label(loaded) and "test accuracy" in at.describe_record(loaded)
-    fig = at.plot_runs(tiny_run, loaded)
+    assert "recorded on" in loaded.label and "test accuracy" in records.describe_record(loaded)
+    fig = records.plot_runs(tiny_run, loaded)
     assert len(fig.axes) == 2
-    assert at.load_record(tmp_path / "missing.json") is None
+    assert records.load_if_exists(tmp_path / "missing.json", "training") is None
     (tmp_path / "bad.json").write_text(json.dumps({"schema": "other"}))
-    with pytest.raises(ValueError, match="not an AlexNet"):
-        at.load_record(tmp_path / "bad.json")
+    with pytest.raises(ValueError, match="bad.json: schema 'other'"):
+        records.load(tmp_path / "bad.json", "training")
     with pytest.raises(ValueError, match="nothing to plot"):
-        at.plot_runs()
+        records.plot_runs()
 
 
 def test_recipes():
@@ -275,9 +277,10 @@ def test_benchmark_script_code_path_on_cpu(tmp_path, capsys):
     assert script.main(argv) == 0
     printed = capsys.readouterr().out
     assert "targets:" in printed and "record written" in printed
-    rec = at.load_record(out)
-    assert rec["device_type"] == "cpu" and rec["config"]["n_train"] == 64 and len(rec["history"]) == 1
-    assert rec["command"] == "python benchmarks/train_alexnet_gpu.py " + " ".join(argv)  # what made it
+    rec = records.load(out, "training")
+    p = rec.payload
+    assert p["device_type"] == "cpu" and p["config"]["n_train"] == 64 and len(p["history"]) == 1
+    assert rec.command == "python benchmarks/train_alexnet_gpu.py " + " ".join(argv)  # what made it
 
 
 def test_benchmark_script_keeps_the_default_record_for_full_gpu_runs(capsys):
@@ -285,7 +288,7 @@ def test_benchmark_script_keeps_the_default_record_for_full_gpu_runs(capsys):
     assert script.main(["--device", "cpu"]) == 2
     assert "pass --out" in capsys.readouterr().err
     assert script.main(["--device", "cuda", "--epochs", "1"]) == 2  # not the full recipe
-    assert not at.RECORD_PATH.exists() or at.load_record() is not None
+    assert not records.ALEXNET_GPU_RECORD.exists() or records.load(records.ALEXNET_GPU_RECORD, "training")
 
 
 def test_test_split_is_the_runs_test_set(tiny_run):
@@ -299,30 +302,32 @@ def test_test_split_is_the_runs_test_set(tiny_run):
 
 
 def test_record_report_and_comparison_table(tiny_run, tmp_path):
-    assert at.RECORD_COMMAND in at.record_report(None) and "No GPU record" in at.record_report(None)
-    record = at.load_record(tiny_run.save(tmp_path / "r.json"))
-    report = at.record_report(record).splitlines()
-    assert report[0] == at.describe_record(record) and len(report) == 4 + len(record["history"])
-    table = at.comparison_table(tiny_run).splitlines()
+    assert records.ALEXNET_GPU_COMMAND in records.record_report(None) and "No GPU" in records.record_report(None)
+    record = records.load(tiny_run.save(tmp_path / "r.json"), "training")
+    report = records.record_report(record).splitlines()
+    assert report[0] == records.describe_record(record) and len(report) == 4 + len(record.payload["history"])
+    table = records.comparison_table(tiny_run).splitlines()
     assert table[2].startswith("| this run |") and f"{tiny_run.test_acc:.4f}" in table[2]
     assert [l.split("|")[1].strip() for l in table[3:]] == ["d2l (reference)", "the aim"]
-    assert "| CPU record | recorded on" in at.comparison_table(tiny_run, record)  # the tiny run ran on the CPU
-    gpu = {**record, "device_type": "cuda", "device": "NVIDIA H100 80GB HBM3"}
-    rows = at.comparison_table(tiny_run, gpu, None, record).splitlines()
+    assert "| CPU record | recorded on" in records.comparison_table(tiny_run, record)  # the tiny run ran on the CPU
+    gpu = dataclasses.replace(record, env={**record.env, "device_type": "cuda", "device_name": "NVIDIA H100 80GB HBM3"})
+    rows = records.comparison_table(tiny_run, gpu, None, record).splitlines()
     assert [l.split("|")[1].strip() for l in rows[2:]] == ["this run", "GPU record", "CPU record", "d2l (reference)",
                                                           "the aim"]
-    assert "targets ≥" in at.describe_record(gpu) and "targets" not in at.describe_record(record)
-    fig = at.plot_runs(tiny_run, gpu, None, record)
+    assert "targets ≥" in records.describe_record(gpu) and "targets" not in records.describe_record(record)
+    fig = records.plot_runs(tiny_run, gpu, None, record)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert any(l.startswith("GPU record (NVIDIA H100") for l in labels) and any(l.startswith("CPU record") for l in labels)
+    assert any(l.startswith("GPU record (NVIDIA H100") for l in labels)
+    assert any(l.startswith("CPU record") for l in labels)
 
 
 def test_committed_cpu_record_is_what_its_command_makes():
-    record = at.load_record(at.CPU_RECORD_PATH)
-    if record is None:
-        pytest.skip(f"no CPU record committed ({at.CPU_RECORD_COMMAND})")
+    loaded = records.load_if_exists(records.ALEXNET_CPU_RECORD, "training")
+    if loaded is None:
+        pytest.skip(f"no CPU record committed ({records.ALEXNET_CPU_COMMAND})")
+    record = loaded.payload
     cfg = record["config"]
-    assert record["device_type"] == "cpu" and record["command"] == at.CPU_RECORD_COMMAND
+    assert record["device_type"] == "cpu" and loaded.command == records.ALEXNET_CPU_COMMAND
     assert (cfg["input_size"], cfg["epochs"], cfg["batch_size"]) == (67, 4, 64)
     assert cfg["n_train"] is None and cfg["n_test"] is None  # all 60,000 / 10,000 images
     assert len(record["history"]) == cfg["epochs"]

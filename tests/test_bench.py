@@ -1,7 +1,7 @@
-"""The timing harness (classicnets.bench) and its reports (classicnets.bench_report).
+"""The timing harness (classicnets.bench): clocks and measure on a fake clock, presets, a tiny CPU run, the
+independent cross-check, and the command line's refusals.
 
-On a CPU with tiny configurations; no timed assertions (speed claims belong to
-the benchmark's own records, not to tests).
+On a CPU with tiny configurations; no timed assertions (speed claims belong to the benchmark's own records).
 """
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ import math
 import pytest
 import torch
 
-from classicnets import bench, bench_report, timing
+from classicnets import bench, records
 from classicnets.arithmetic import trace
-from classicnets.bench_report import BenchResult, RecordError, load_record, load_records
 from classicnets.specs import alexnet_spec, lenet5_spec
 
 CPU = torch.device("cpu")
@@ -48,7 +47,7 @@ def test_tiny_run_is_well_formed(tiny):
         assert c["flops_per_batch"] == bench.count_flops(c["net"], c["batch"], c["task"])
         assert c["peak_precision"] == "fp32" and c["pct_peak"] == pytest.approx(100 * c["tflops"] / c["peak_tflops"])
         assert c["peak_mem_mb"] is None and c["compile_s"] is None  # no CUDA, no compile
-        assert c["input"] == list(bench.NETS[c["net"]].input_shape)
+        assert c["input"] == list(bench.NETS[c["net"]][1])
     assert result.peaks["fp32"]["status"] == "ok" and result.peaks["fp32"]["tflops"] > 0
     assert result.total_s > 0
 
@@ -59,10 +58,30 @@ def test_environment_is_recorded(tiny):
     assert env["torch"] == torch.__version__
     assert env["date"][:4].isdigit() and "T" in env["date"]
     assert env["cpu_threads"] == 1
-    assert torch.get_num_threads() >= 1  # restored
     import platform
 
     assert env["malloc_pinned"] is (platform.libc_ver()[0] == "glibc")  # CPU runs pin glibc's malloc
+
+
+def test_the_thread_count_is_set_for_the_run_and_restored():
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)  # a distinctive value, not the machine's default
+    try:
+        r = bench.run_benchmark("tiny", device="cpu", verbose=False, cpu_threads=1, nets=("lenet5",),
+                                tasks=("infer",), modes=("fp32",))
+        assert r.env["cpu_threads"] == 1 and torch.get_num_threads() == 3
+        rows = bench.cross_check([("lenet5", "infer", "fp32", 4)], "cpu", min_s=0.001, rounds=1, threads=1,
+                                 log=lambda s: None)
+        assert rows[0]["status"] == "ok" and torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_an_unwritable_out_is_refused_before_any_work(tmp_path):
+    (tmp_path / "results.txt").write_text("")
+    with pytest.raises(ValueError, match="results.txt is a file, not a folder or a .json path"):
+        bench.run_benchmark("tiny", device="cpu", verbose=False, out=tmp_path / "results.txt",
+                            budget_s=1e-9)  # would end at once, but is not started
 
 
 def test_pinning_malloc_can_be_left_off():
@@ -75,9 +94,9 @@ def test_json_round_trip(tiny):
     result, out = tiny
     files = list(out.glob("*.json"))
     assert len(files) == 1 and files[0].name.startswith("tiny_cpu")
-    loaded = load_record(files[0])
+    loaded = records.BenchResult.from_record(records.load(files[0], "timing"))
     assert loaded.source == "recorded" and loaded.path == str(files[0])
-    assert loaded.to_dict() == json.loads(json.dumps(result.to_dict()))
+    assert loaded.to_record().to_dict() == json.loads(json.dumps(result.to_record().to_dict()))
     assert loaded.env["device_name"] == result.env["device_name"]
     assert loaded.env["torch"] == torch.__version__ and loaded.env["date"] == result.env["date"]
     assert not list(out.glob(".tmp-*")), "atomic save leaves no temporary file"
@@ -174,23 +193,23 @@ class FakeClock:
 
 
 def test_summarize():
-    s = timing.summarize([5.0, 1.0, 3.0, 2.0, 4.0])
+    s = bench.summarize([5.0, 1.0, 3.0, 2.0, 4.0])
     assert (s.median, s.min, s.max, s.q1, s.q3, s.n) == (3.0, 1.0, 5.0, 2.0, 4.0, 5)
-    assert timing.summarize([2.0, 1.0]).median == 1.5
-    one = timing.summarize([7.0])
+    assert bench.summarize([2.0, 1.0]).median == 1.5
+    one = bench.summarize([7.0])
     assert one.median == one.q1 == one.q3 == one.min == one.max == 7.0
     with pytest.raises(ValueError):
-        timing.summarize([])
+        bench.summarize([])
 
 
 def test_measure_calibrates_reps_and_takes_the_median_per_call():
     fake = FakeClock()
-    clock = timing.WallClock(timer=fake.timer, sync=fake.sync)
+    clock = bench.WallClock(timer=fake.timer, sync=fake.sync)
 
     def fn():
         fake.now += 0.004  # 4 ms a call
 
-    t = timing.measure(fn, clock, warmup=2, min_sample_s=0.05, samples=5)
+    t = bench.measure(fn, clock, warmup=2, min_sample_s=0.05, samples=5)
     assert t.reps * 0.004 >= 0.05 and t.reps < 2 * 0.05 / 0.004  # long enough, not far beyond
     assert t.stats.median == pytest.approx(0.004) and t.stats.n == 5
     assert t.calls == 2 + 1 + t.reps + 5 * t.reps  # warm-up, first calibration, second calibration, samples
@@ -199,13 +218,13 @@ def test_measure_calibrates_reps_and_takes_the_median_per_call():
 
 def test_measure_median_ignores_an_outlier_sample():
     fake = FakeClock()
-    clock = timing.WallClock(timer=fake.timer, sync=fake.sync)
+    clock = bench.WallClock(timer=fake.timer, sync=fake.sync)
     durations = iter([0.01] * 3 + [0.010, 0.011, 0.5, 0.012, 0.009])  # warm-up, calibration, 5 samples
 
     def fn():
         fake.now += next(durations)
 
-    t = timing.measure(fn, clock, warmup=2, min_sample_s=0.0, samples=5)
+    t = bench.measure(fn, clock, warmup=2, min_sample_s=0.0, samples=5)
     assert t.reps == 1
     assert t.stats.median == pytest.approx(0.011) and t.stats.max == pytest.approx(0.5)
     assert t.stats.min == pytest.approx(0.009)
@@ -214,26 +233,26 @@ def test_measure_median_ignores_an_outlier_sample():
 
 def test_measure_respects_max_reps():
     fake = FakeClock()
-    clock = timing.WallClock(timer=fake.timer, sync=fake.sync)
+    clock = bench.WallClock(timer=fake.timer, sync=fake.sync)
 
     def fn():
         fake.now += 1e-9
 
-    t = timing.measure(fn, clock, warmup=0, min_sample_s=1.0, samples=5, max_reps=1000)
+    t = bench.measure(fn, clock, warmup=0, min_sample_s=1.0, samples=5, max_reps=1000)
     assert t.reps == 1000
 
 
 def test_precision_flags_set_both_and_restore_even_after_an_error():
-    before = timing.tf32_state()
+    before = bench.tf32_state()
     for tf32 in (True, False):
-        with timing.precision_flags(tf32, benchmark=True):
-            assert timing.tf32_active() == (tf32, tf32)  # matmuls and convolutions alike
+        with bench.precision_flags(tf32, benchmark=True):
+            assert bench.tf32_active() == (tf32, tf32)  # matmuls and convolutions alike
             assert torch.backends.cudnn.benchmark
-        assert timing.tf32_state() == before
+        assert bench.tf32_state() == before
     with pytest.raises(RuntimeError):
-        with timing.precision_flags(True, benchmark=not before[-1]):
+        with bench.precision_flags(True, benchmark=not before[-1]):
             raise RuntimeError("boom")
-    assert timing.tf32_state() == before
+    assert bench.tf32_state() == before
 
 
 def test_precision_flags_work_where_the_new_tf32_api_was_used():
@@ -243,10 +262,10 @@ def test_precision_flags_work_where_the_new_tf32_api_was_used():
     conv, rnn = torch.backends.cudnn.conv.fp32_precision, torch.backends.cudnn.rnn.fp32_precision
     try:
         torch.backends.cuda.matmul.fp32_precision = "tf32"  # legacy allow_tf32 can no longer be read
-        before = timing.tf32_state()
-        with timing.precision_flags(False):
-            assert timing.tf32_active() == (False, False)
-        assert timing.tf32_state() == before
+        before = bench.tf32_state()
+        with bench.precision_flags(False):
+            assert bench.tf32_active() == (False, False)
+        assert bench.tf32_state() == before
     finally:
         torch.backends.cuda.matmul.fp32_precision = matmul
         torch.backends.cudnn.conv.fp32_precision, torch.backends.cudnn.rnn.fp32_precision = conv, rnn
@@ -270,7 +289,7 @@ def test_presets_are_consistent(name):
 
 def test_gpu_presets_cover_the_reference_cases():
     cases = set(bench.preset("gpu-record").cases())
-    for net, task, mode, batch in bench_report.REFERENCE["cases"]:
+    for net, task, mode, batch in records.REFERENCE["cases"]:
         assert (net, task, batch, mode) in cases
     assert bench.preset("gpu-record").budget_s <= 480 and bench.preset("chapter").budget_s <= 60
 
@@ -280,120 +299,11 @@ def test_unknown_names_are_refused():
         bench.preset("nope")
     with pytest.raises(ValueError, match="mode"):
         bench.preset("tiny", modes=("fp64",))
+    with pytest.raises(ValueError, match="batch sizes ≥ 1"):
+        bench.preset("tiny", batches={"lenet5": (0,), "alexnet": (1,)})
 
 
 # --------------------------------------------------------------------------- records
-
-
-def _fake(device="NVIDIA H200", device_type="cuda", cases=(), date="2026-11-28T10:00:00+00:00"):
-    def case(net, task, mode, batch, ms):
-        flops = bench.count_flops(net, batch, task)
-        return {"net": net, "task": task, "mode": mode, "batch": batch, "status": "ok", "ms": ms,
-                "ms_min": ms, "ms_max": ms, "images_per_s": batch / ms * 1e3, "flops_per_batch": flops,
-                "tflops": flops / ms / 1e9}
-    return BenchResult(preset="gpu-record", env={"device_type": device_type, "device_name": device,
-                                                 "torch": "2.11.0", "cuda": "13.0", "date": date},
-                       peaks={"bf16": {"status": "ok", "tflops": 700.0, "n": 8192}},
-                       cases=[case(*c) for c in cases], source="live")
-
-
-def test_loader_labels_records(tmp_path):
-    path = _fake(cases=[("alexnet", "train", "fp32", 512, 62.0)]).save(tmp_path)
-    (rec,) = load_records(tmp_path)
-    assert rec.label == "recorded on NVIDIA H200, 2026-11-28, torch 2.11.0, CUDA 13.0"
-    assert rec.path == str(path) and rec.find("alexnet", "train", "fp32", 512)["ms"] == 62.0
-
-
-def test_loader_keeps_gpu_records_only_unless_asked(tiny, tmp_path):
-    tiny[0].save(tmp_path)
-    assert load_records(tmp_path) == []
-    assert len(load_records(tmp_path, gpu_only=False)) == 1
-    assert load_records(tmp_path / "missing") == []
-
-
-@pytest.mark.parametrize("mangle, message", [
-    (lambda d: "{not json", "not valid JSON"),
-    (lambda d: {k: v for k, v in d.items() if k != "env"}, "missing env"),
-    (lambda d: {**d, "env": {**d["env"], "date": ""}}, "env lacks date"),
-    (lambda d: {**d, "schema": "other/9"}, "schema"),
-    (lambda d: {**d, "cases": [{**d["cases"][0], "ms": -1.0}]}, "must be positive"),
-    (lambda d: {**d, "cases": [{"net": "lenet5"}]}, "lacks"),
-])
-def test_loader_rejects_a_malformed_record_clearly(tmp_path, mangle, message):
-    data = mangle(_fake(cases=[("lenet5", "train", "fp32", 256, 2.0)]).to_dict())
-    path = tmp_path / "bad.json"
-    path.write_text(data if isinstance(data, str) else json.dumps(data))
-    with pytest.raises(RecordError, match=message) as err:
-        load_records(tmp_path)
-    assert "bad.json" in str(err.value)
-
-
-def test_committed_records_are_valid_gpu_records():
-    for rec in load_records(gpu_only=False):
-        assert rec.on_gpu, f"{rec.path}: classicnets/records/ holds GPU records only"
-        assert rec.ok(), f"{rec.path}: no measured case"
-
-
-# --------------------------------------------------------------------------- reports
-
-
-def test_table_renders(tiny):
-    result = tiny[0]
-    md = result.table()
-    assert md.splitlines()[0].startswith("| net | task | mode | batch | ms/batch")
-    assert "| lenet5 | train | fp32 | 4 |" in md and "| alexnet | infer | fp32 | 1 |" in md
-    assert "Dense matmul peak measured in this run: fp32" in md
-    assert "- skipped: tf32" in md and "TF32 is a tensor-core format" in md
-    text = result.table("text")
-    assert "images/s" in text.splitlines()[0] and "alexnet" in text
-    assert result._repr_markdown_().startswith("**live on CPU")
-    with pytest.raises(ValueError):
-        result.table("html")
-
-
-def test_plots_render(tiny):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rec = _fake(cases=[("lenet5", "train", "fp32", 256, 2.0), ("lenet5", "train", "fp32", 8192, 4.0),
-                       ("alexnet", "train", "bf16-cl", 512, 16.0)])
-    fig = bench_report.plot_throughput([tiny[0], rec])
-    assert sum(len(ax.lines) for ax in fig.axes) >= 4
-    fig2 = bench_report.plot_tflops(rec)
-    assert any(line.get_linestyle() == "--" for ax in fig2.axes for line in ax.lines)  # the peak
-    plt.close("all")
-
-
-def test_time_ratio_and_fallback():
-    rec = _fake(cases=[("lenet5", "train", "fp32", 256, 2.0), ("alexnet", "train", "fp32", 256, 31.0)])
-    r = bench_report.time_ratio(rec, batch=256)
-    assert r["ratio"] == pytest.approx(15.5) and r["mode"] == "fp32" and "batch of 256" in r["note"]
-    cpu = _fake(cases=[("lenet5", "train", "fp32", 256, 10.0), ("alexnet", "train", "fp32", 2, 500.0)])
-    r = bench_report.time_ratio(cpu, batch=256)
-    assert r["ratio"] == pytest.approx((500 / 2) / (10 / 256)) and "per image" in r["note"]
-    assert bench_report.time_ratio(_fake(), batch=256) is None
-
-
-def test_reference_comparison():
-    rec = _fake(cases=[("alexnet", "train", "fp32", 512, 512 / 8255 * 1e3),
-                       ("lenet5", "train", "fp32", 8192, 8192 / 2.5e6 * 1e3)])
-    rows = {(r["net"], r["batch"]): r for r in bench_report.compare_with_reference(rec)}
-    assert rows[("alexnet", 512)]["within_5pct"] and rows[("alexnet", 512)]["same_gpu"]
-    assert not rows[("lenet5", 8192)]["within_5pct"]
-    other = _fake(device="NVIDIA H100 80GB HBM3", cases=[("alexnet", "train", "fp32", 512, 60.0)])
-    assert "different GPU" in bench_report.reference_text(other)
-
-
-def test_mode_speedups():
-    rec = _fake(cases=[("alexnet", "train", "fp32", 512, 62.0), ("alexnet", "train", "bf16-cl", 512, 16.5),
-                       ("lenet5", "train", "fp32", 16384, 8.0), ("lenet5", "train", "fp32", 8192, 4.0),
-                       ("lenet5", "train", "bf16-cl-compile", 8192, 2.0)])
-    rows = bench_report.mode_speedups(rec)
-    assert [(r["net"], r["mode"], r["batch"]) for r in rows] == [
-        ("lenet5", "fp32", 8192), ("lenet5", "bf16-cl-compile", 8192), ("alexnet", "fp32", 512),
-        ("alexnet", "bf16-cl", 512)]  # the batch where most modes were measured
-    assert rows[1]["speedup"] == pytest.approx(2.0) and rows[3]["speedup"] == pytest.approx(62.0 / 16.5)
 
 
 # --------------------------------------------------------------------------- command line
@@ -406,11 +316,61 @@ def test_cli(tmp_path, capsys):
                        "--modes", "fp32,tf32", "--threads", "1", "-q", "--out", str(tmp_path / "r.json")]) == 0
     out = capsys.readouterr().out
     assert "lenet5  infer  fp32" in out and "wrote" in out
-    rec = load_record(tmp_path / "r.json")
-    assert [c["status"] for c in rec.cases] == ["ok", "skipped"]
-    with pytest.raises(SystemExit):  # a CPU run is refused a place among the GPU records
-        bench.main(["--preset", "tiny", "--device", "cpu", "--out", str(bench_report.RECORDS_DIR)])
-    assert "holds GPU records" in capsys.readouterr().err
+    rec = records.load(tmp_path / "r.json", "timing")
+    assert [c["status"] for c in rec.payload["cases"]] == ["ok", "skipped"]
+    assert rec.command.startswith("python -m classicnets.bench --preset tiny")
+
+
+def _read_only_dir(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    (ro / "r.json").write_text("{}")
+    (ro / "r.json").chmod(0o444)
+    return ro / "r.json"
+
+
+BAD_FLAGS = [
+    (["--samples", "0"], "--samples: 0 is too small"),
+    (["--samples", "-3"], "--samples: -3 is too small"),
+    (["--threads", "0"], "--threads: 0 is too small"),
+    (["--samples", "2.5"], "'2.5' is not an integer"),
+    (["--lenet5-batches", "256,0"], "--lenet5-batches: 0 is too small"),
+    (["--alexnet-batches", ","], "--alexnet-batches: give at least one value"),
+    (["--min-sample-ms", "-1"], "--min-sample-ms: -1 must be a finite number ≥ 0"),
+    (["--budget", "nan"], "--budget: nan must be a finite number"),
+    (["--preset", "huge"], "--preset: invalid choice: 'huge'"),
+    (["--nets", "lenet5,vgg"], "--nets: unknown 'vgg': choose from lenet5, alexnet"),
+    (["--tasks", "eval"], "--tasks: unknown 'eval'"),
+    (["--modes", "fp64"], "--modes: unknown 'fp64'"),
+    (["--compile-mode", "fast"], "--compile-mode: invalid choice"),
+    (["--device", "tpu"], "--device: 'tpu' is not a device"),
+    (["--device", "mps"], "--device: mps: only cpu and cuda are set up"),
+]
+
+
+@pytest.mark.parametrize("argv, message", BAD_FLAGS)
+def test_cli_refuses_a_bad_value_before_any_work(argv, message, capsys, monkeypatch):
+    monkeypatch.setattr(bench, "run_benchmark", lambda *a, **k: pytest.fail("work started"))
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--preset", "tiny", *argv] if "--preset" not in argv else argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: python -m classicnets.bench") and message in err, err
+
+
+def test_cli_refuses_cuda_without_a_gpu_and_unwritable_outputs(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(bench, "run_benchmark", lambda *a, **k: pytest.fail("work started"))
+    cases = [(["--out", str(_read_only_dir(tmp_path))], "--out: ", "is read-only"),
+             (["--device", "cpu", "--out", str(records.RECORDS_DIR)], "--out: ", "holds GPU records")]
+    if not torch.cuda.is_available():
+        cases.append((["--device", "cuda"], "--device: cuda asked for", "no CUDA GPU"))
+    (tmp_path / "file").write_text("")
+    cases.append((["--out", str(tmp_path / "file" / "r.json")], "--out: ", "cannot be written"))
+    for argv, flag, why in cases:
+        with pytest.raises(SystemExit) as stop:
+            bench.main(["--preset", "tiny", *argv])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and flag in err and why in err, err
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -422,10 +382,78 @@ def test_gpu_path_runs():
     assert r.env["device_type"] == "cuda" and r.env["cuda"]
 
 
-def test_records_of_other_schemas_are_left_to_their_own_loaders(tmp_path):
-    (tmp_path / "alexnet_fashion_gpu.json").write_text('{"schema": "classicnets.alexnet_fashion/1", "device": "x"}')
-    (tmp_path / "harness_check_gpu.json").write_text('{"schema": "classicnets.harness_check/1", "cases": []}')
-    assert load_records(tmp_path, gpu_only=False) == []
-    (tmp_path / "broken.json").write_text('{"schema": "classicnets.bench/1"}')
-    with pytest.raises(RecordError):
-        load_records(tmp_path, gpu_only=False)
+# --------------------------------------------------------------------------- the independent cross-check
+
+
+def test_cross_check_compares_three_measurements():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cfg = bench.BenchConfig(name="check", warmup=1, min_sample_s=0.002, samples=3)
+        row = bench.cross_check_case(("lenet5", "infer", "fp32", 8), "cpu", 0.002, rounds=2, cfg=cfg)
+        skipped = bench.cross_check_case(("lenet5", "train", "tf32", 8), "cpu", 0.002, cfg=cfg)
+    finally:
+        torch.set_num_threads(threads)
+    assert row["status"] == "ok" and all(len(v) == 2 for v in row["rounds_ms"].values())
+    for key in ("harness_ms", "timer_ms", "loop_ms"):
+        assert row[key] > 0
+    assert row["vs_timer_pct"] == pytest.approx(100 * (row["harness_ms"] / row["timer_ms"] - 1))
+    assert records.largest_deviation([row, skipped]) == max(abs(row["vs_timer_pct"]), abs(row["vs_loop_pct"]))
+    assert skipped["status"] == "skipped" and "TF32" in skipped["reason"]
+
+
+def test_cross_check_prints_a_row_per_case_and_reports_progress():
+    lines, seen = [], []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rows = bench.cross_check([("lenet5", "infer", "fp32", 4), ("lenet5", "infer", "tf32", 4)], "cpu",
+                                       min_s=0.001, rounds=1, log=lines.append, on_row=lambda r: seen.append(len(r)))
+    finally:
+        torch.set_num_threads(threads)
+    assert seen == [1, 2] and [r["status"] for r in rows] == ["ok", "skipped"]
+    assert lines[0].split()[:2] == ["case", "harness"] and lines[1].startswith("lenet5 infer fp32 4")
+    assert "skipped" in lines[2] and lines[-1].startswith("largest deviation")
+
+
+def test_independent_step_does_the_harness_work():
+    """The step the cross-check times changes the same parameters the same way as a hand-written one."""
+    import torch.nn.functional as F
+
+    from classicnets.models import lenet5
+
+    step = bench.independent_step("lenet5", "train", "fp32", 4, torch.device("cpu"))
+    cells = [c.cell_contents for c in step.__closure__]  # the closure holds the model and optimizer it trains
+    net = next(c for c in cells if isinstance(c, torch.nn.Module))
+    before = [p.detach().clone() for p in net.parameters()]
+    step()
+    torch.manual_seed(0)
+    ref = lenet5("blog")
+    x = torch.randn(4, 1, 32, 32)
+    y = torch.randint(0, 10, (4,))
+    for p, q in zip(before, ref.parameters()):
+        assert torch.equal(p, q)  # same seed, same initial weights
+    F.cross_entropy(ref(x), y).backward()
+    grads = [p.grad for p in ref.parameters()]
+    for p0, p1, g in zip(before, net.parameters(), grads):
+        assert torch.allclose(p1, p0 - 1e-3 * g, atol=1e-6)  # SGD's first step: momentum buffer = gradient
+    with pytest.raises(ValueError, match="unknown net"):
+        bench.independent_step("vgg", "train", "fp32", 4, torch.device("cpu"))
+
+
+def test_pin_malloc_works_on_glibc():
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc's")
+    assert bench.pin_malloc() is True
+
+
+def test_cross_check_record_round_trip(tmp_path):
+    rows = [{"case": ["lenet5", "infer", "fp32", 8], "status": "ok", "harness_ms": 1.0, "timer_ms": 1.02,
+             "loop_ms": 0.97, "vs_timer_pct": -1.96, "vs_loop_pct": 3.09}]
+    record = bench.check_record(rows, "cpu", rounds=3, threads=1, command="python benchmarks/check_harness.py")
+    assert record.payload["largest_deviation_pct"] == pytest.approx(3.09) and record.payload["threads"] == 1
+    back = records.load(record.save(tmp_path / "check.json"), "harness_check")
+    assert back.payload == json.loads(json.dumps(record.payload)) and back.command == record.command
+    assert "largest deviation: 3.1% (within 5%)" in records.check_text(back)

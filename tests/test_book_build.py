@@ -9,7 +9,7 @@ PARTS = {
     "LeNet5": ["book/01_conv_arithmetic", "book/02_lenet5_architecture", "book/03_lenet5_training",
                "book/lenet5_inside"],
     "AlexNet": ["book/04_alexnet_architecture", "book/05_alexnet_ingredients", "book/06_alexnet_training"],
-    "Both networks": ["book/07_gpu_timing", "book/explorer"],
+    "Both networks": ["book/08_gpu_timing", "book/explorer"],
 }
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
