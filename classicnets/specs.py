@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable, Dict, Tuple
 
 from .layers import (
-    Act, Conv, Dropout, IntPair, Linear, LRN, NetSpec, Pool, RBF, pair,
+    Act, ArchitectureError, Conv, Dropout, IntPair, Layer, Linear, LRN, NetSpec, Pool, RBF, pair, whole,
 )
 
 LENET5_VARIANTS = ("blog", "paper", "modern")
@@ -32,6 +32,17 @@ def _check_variant(net: str, variant: str, allowed: Tuple[str, ...]) -> None:
         raise ValueError(f"{net} variant {variant!r} is unknown: choose one of {', '.join(map(repr, allowed))}")
 
 
+def _input(net: str, num_classes: object, in_channels: object, input_size: object) -> Tuple[int, Tuple[int, int, int]]:
+    """The checked ``num_classes`` and ``(in_channels, height, width)``: whole numbers ≥ 1, never truncated."""
+    n = whole(num_classes, "num_classes", net, example=10)
+    c = whole(in_channels, "in_channels", net, example=1)
+    h, w = pair(input_size, "input_size", net)
+    for what, v in (("num_classes", n), ("in_channels", c), ("input_size", min(h, w))):
+        if v < 1:
+            raise ArchitectureError(net, f"{what} must be at least 1, got {v}: use a positive {what}")
+    return n, (c, h, w)
+
+
 def lenet5_spec(
     variant: str = "blog", num_classes: int = 10, in_channels: int = 1, input_size: IntPair = 32
 ) -> NetSpec:
@@ -45,8 +56,7 @@ def lenet5_spec(
       F6 of 84 units and an RBF output layer with fixed ±1 codes.
     """
     _check_variant("lenet5", variant, LENET5_VARIANTS)
-    h, w = pair(input_size)
-    shape = (in_channels, h, w)
+    num_classes, shape = _input("lenet5", num_classes, in_channels, input_size)
     if variant in ("blog", "modern"):
         act, pool = ("tanh", "avg") if variant == "blog" else ("relu", "max")
         features = (
@@ -102,11 +112,11 @@ def alexnet_spec(
       conv5 (the layers whose kernels only saw their own GPU's maps).
     """
     _check_variant("alexnet", variant, ALEXNET_VARIANTS)
-    h, w = pair(input_size)
+    num_classes, shape = _input("alexnet", num_classes, in_channels, input_size)
     paper = variant == "paper"
     g = 2 if paper else 1
 
-    def norm(name: str) -> tuple:
+    def norm(name: str) -> Tuple[Layer, ...]:
         return (LRN(name, size=5, alpha=1e-4, beta=0.75, k=2.0),) if paper else ()
 
     features = (
@@ -135,14 +145,16 @@ def alexnet_spec(
         Act("relu7", "relu"),
         Linear("fc3", out_features=num_classes),                     # (1000,) logits
     )
-    return NetSpec("AlexNet", variant, (in_channels, h, w), features, classifier)
+    return NetSpec("AlexNet", variant, shape, features, classifier)
 
 
 SPECS: Dict[str, Callable[..., NetSpec]] = {"lenet5": lenet5_spec, "alexnet": alexnet_spec}
 
 
-def spec_for(net: str, variant: str = "blog", **kwargs) -> NetSpec:
+def spec_for(net: str, variant: str = "blog", **kwargs: object) -> NetSpec:
     """``spec_for("alexnet", "paper")``: the description of a network by name."""
+    if not isinstance(net, str):
+        raise ValueError(f"network must be a name, got {net!r}: choose 'lenet5' or 'alexnet'")
     key = net.lower().replace("-", "").replace("_", "")
     if key not in SPECS:
         raise ValueError(f"unknown network {net!r}: choose 'lenet5' or 'alexnet'")
