@@ -144,7 +144,7 @@ class Conv(Layer):
         whole(self.groups, "groups", self.name, example=1)
         for what in ("kernel", "stride", "dilation"):
             pair(getattr(self, what), what, self.name)
-        if not isinstance(self.padding, str):
+        if self.padding not in ("valid", "same"):  # PyTorch's two words, or numbers
             pair(self.padding, "padding", self.name)
         flag(self.bias, "bias", self.name)
         if self.table is not None:
