@@ -14,8 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from classicnets.explorer import explorer_html, explorer_js, spec_payload
-from classicnets.specs import all_specs, lenet5_spec
+from classicnets.arithmetic import ArchitectureError, trace
+from classicnets.explorer import (
+    CHECK_BUDGET_BYTES, check_memory, check_refusal, check_value, edit_input, edit_layer, editable_layers,
+    explorer_html, explorer_js, outcome, slider_values, spec_payload, summary_rows,
+)
+from classicnets.specs import alexnet_spec, all_specs, lenet5_spec
 from conftest import JS_RESULTS, REPO, compare_results
 
 
@@ -116,3 +120,65 @@ def test_javascript_matches_python_under_node(explorer_cases, tmp_path: Path):
     )
     problems = compare_results(explorer_cases, json.loads(proc.stdout))
     assert not problems, f"{len(problems)} of {len(explorer_cases)} differ:\n" + "\n".join(problems[:15])
+
+
+# ------------------------------------------------------------------ the explorer's logic, without a widget
+
+def test_sliders_show_a_layer_as_numbers():
+    spec = lenet5_spec().with_layer("conv1", kernel=(3, 5), padding="same")
+    assert slider_values(spec, "conv1") == {"kernel": 3, "stride": 1, "padding": 1}
+    assert slider_values(spec, "pool1") == {"kernel": 2, "stride": 2, "padding": 0}  # stride None shows the kernel
+    assert slider_values(spec.with_layer("conv1", padding="valid"), "conv1")["padding"] == 0
+    assert editable_layers(lenet5_spec("paper")) == ["C1", "S2", "C3", "S4", "C5"]
+
+
+def test_edit_layer_writes_only_the_field_that_moved():
+    spec = lenet5_spec().with_layer("conv1", kernel=(3, 5), padding="same")
+    moved = edit_layer(spec, "conv1", "stride", 2)
+    assert moved.layer("conv1").kernel == (3, 5) and moved.layer("conv1").padding == "same"
+    back = edit_layer(moved, "conv1", "stride", 1)
+    assert back == spec
+    assert edit_layer(spec, "conv1", "padding", 1) is spec  # what the slider already shows: nothing to write
+    assert edit_layer(spec, "conv1", "padding", 2).layer("conv1").padding == 2
+    pool = edit_layer(lenet5_spec(), "pool1", "kernel", 3).layer("pool1")
+    assert pool.kernel == 3 and pool.stride is None  # a pooling stride still follows its kernel
+    with pytest.raises(ArchitectureError, match="the explorer edits kernel, stride, padding, not 'groups'"):
+        edit_layer(spec, "conv1", "groups", 2)
+
+
+def test_edit_input_keeps_channels_and_is_a_no_op_when_unchanged():
+    spec = alexnet_spec()
+    assert edit_input(spec, 227) is spec
+    assert edit_input(spec, 224).input_shape == (3, 224, 224)
+
+
+@pytest.mark.parametrize("value, words", [
+    ("3", "conv1: kernel must be a whole number, got '3'"), (2.5, "got 2.5"), (None, "got None"),
+    (True, "got True"), (65, "conv1: kernel 65 is more than the widget draws (at most 64)"),
+])
+def test_check_value_refuses_with_the_fix(value, words):
+    with pytest.raises(ArchitectureError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        check_value("kernel", value, 64, "conv1")
+    assert check_value("kernel", 0, 64, "conv1") == 0  # too low: the arithmetic explains it
+
+
+def test_outcome_and_summary_rows():
+    base = trace(lenet5_spec())
+    t, error = outcome(lenet5_spec().with_layer("conv2", kernel=3))
+    assert error is None
+    rows = {r.name: r for r in summary_rows(t, base, ("conv", "pool", "linear"))}
+    assert rows["fc1"].delta == 576 * 120 - 400 * 120 and rows["pool2"].shape_changed
+    assert rows["conv1"].delta == 0 and not rows["conv1"].shape_changed
+    t, error = outcome(lenet5_spec().with_layer("conv2", kernel=15))
+    assert t is None and error.startswith("conv2: kernel 15 is larger than its padded input")
+
+
+def test_check_memory_counts_parameters_and_activations():
+    t = trace(lenet5_spec())
+    acts = 32 * 32 + sum(r.out_shape[0] * (r.out_shape[1] * r.out_shape[2] if len(r.out_shape) == 3 else 1)
+                         for r in t.rows)
+    assert check_memory(t) == 4 * (2 * 61_706 + acts)
+    assert check_refusal(t) is None
+    big = trace(alexnet_spec(input_size=512))
+    assert check_memory(big) > CHECK_BUDGET_BYTES
+    assert "more than the 1.0 GiB this check allows" in check_refusal(big)

@@ -155,6 +155,11 @@ def test_layer_sizes_lenet_with_baseline_and_highlight():
     assert f"{trace(edited).total_params:,} parameters" in fig._suptitle.get_text()
     assert "vs unchanged" in fig._suptitle.get_text()
     labels = [t.get_text() for t in ax_par.texts]
+    dp = trace(edited).total_params - trace(base).total_params
+    dm = trace(base).total_macs - trace(edited).total_macs  # the smaller kernel: more parameters, fewer MACs
+    assert dp > 0 and dm > 0
+    title = fig._suptitle.get_text().replace("\n", " ")
+    assert f"parameters (+{dp:,})" in title and f"{trace(edited).total_macs:,} MACs (−{dm:,})" in title
     assert f"{trace(edited).row('fc1').params:,}" in labels
 
 
@@ -173,3 +178,13 @@ def test_scaled_tanh_and_c3_table():
     assert image.shape == (6, 16)
     assert int(image.sum()) == sum(len(r) for r in C3_TABLE) == 60
     assert image[:, 15].tolist() == [1] * 6
+
+
+def test_kernel_placement_dilated_taps_are_drawn_and_fast():
+    import time
+
+    start = time.perf_counter()
+    fig = plots.plot_kernel_placement(256, 64, 1, 32, 4)
+    assert time.perf_counter() - start < 2.0
+    taps = fig.axes[0].images[0].get_array()
+    assert taps.shape[:2] == (253, 253) and (taps[::4, ::4, 3] > 0).all() and taps[1::4, :, 3].max() == 0
