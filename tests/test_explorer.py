@@ -122,6 +122,24 @@ def test_javascript_matches_python_under_node(explorer_cases, tmp_path: Path):
     assert not problems, f"{len(problems)} of {len(explorer_cases)} differ:\n" + "\n".join(problems[:15])
 
 
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed (the browser tests cover this)")
+def test_javascript_refuses_a_duplicate_table_entry_like_python(tmp_path: Path):
+    from classicnets.layers import NetSpec
+
+    d = lenet5_spec("paper").to_dict()
+    next(l for l in d["features"] if l["name"] == "C3")["table"][2] = [2, 3, 3]
+    with pytest.raises(ArchitectureError) as err:
+        NetSpec.from_dict(d)
+    harness = tmp_path / "table.js"
+    harness.write_text("const api = require(process.argv[2]);\n"
+                       "console.log(api.traceResult(JSON.parse(process.argv[3])).error);\n", encoding="utf-8")
+    script = REPO / "classicnets" / "assets" / "explorer.js"
+    proc = subprocess.run(["node", str(harness), str(script), json.dumps(d)], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert proc.stdout.strip() == str(err.value) == (
+        "C3: connection table row 2 (2, 3, 3) lists input map 3 twice: list each input map once per row")
+
+
 # ------------------------------------------------------------------ the explorer's logic, without a widget
 
 def test_sliders_show_a_layer_as_numbers():
