@@ -5,6 +5,7 @@ The layer arithmetic (``classicnets.layers``, ``classicnets.arithmetic``,
 the widgets, plots or training code (``tests/test_layers.py`` checks it).
 The package itself imports torch, a hard dependency.
 """
+
 from __future__ import annotations
 
 from .arithmetic import ArchitectureError, conv_output_size, pool_output_size, trace

@@ -19,6 +19,7 @@ output unit, shared or not), the number the 1998 paper quotes per layer.
 Impossible settings raise :class:`ArchitectureError`, whose message names the
 layer, the numbers and a fix.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,22 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .layers import (
-    Act, AdaptivePool, ArchitectureError, BatchNorm, Conv, Dropout, Flatten, Layer, Linear, LRN, NetSpec, Pool,
-    RBF, flag, pair, whole,
+    Act,
+    AdaptivePool,
+    ArchitectureError,
+    BatchNorm,
+    Conv,
+    Dropout,
+    Flatten,
+    Layer,
+    Linear,
+    LRN,
+    NetSpec,
+    Pool,
+    RBF,
+    flag,
+    pair,
+    whole,
 )
 
 Shape = Tuple[int, ...]
@@ -36,6 +51,7 @@ Step = Tuple[Shape, int, int, int, str, Tuple[int, int], Tuple[int, int]]
 
 
 # --------------------------------------------------------------------------- one dimension
+
 
 def _check_positive(layer: str, **values: int) -> None:
     for what, v in values.items():
@@ -55,7 +71,8 @@ def conv_output_size(
     Every argument must be a whole number (``2.5``, ``"3"``, ``None``, ``True`` raise
     :class:`ArchitectureError` naming it)."""
     size, kernel, stride, padding, dilation = _whole_args(
-        layer, input=size, kernel=kernel, stride=stride, padding=padding, dilation=dilation)
+        layer, input=size, kernel=kernel, stride=stride, padding=padding, dilation=dilation
+    )
     _check_positive(layer, input=size, kernel=kernel, stride=stride, dilation=dilation)
     if padding < 0:
         raise ArchitectureError(layer, f"padding must be 0 or more, got {padding}: use padding ≥ 0")
@@ -65,8 +82,7 @@ def conv_output_size(
         what = f"kernel {kernel}" if dilation == 1 else f"dilated kernel {span} ({dilation}×({kernel}−1)+1)"
         raise ArchitectureError(
             layer,
-            f"{what} is larger than its padded input {padded} ({size} + 2×{padding}): "
-            f"lower the kernel or add padding",
+            f"{what} is larger than its padded input {padded} ({size} + 2×{padding}): lower the kernel or add padding",
         )
     return (padded - span) // stride + 1
 
@@ -84,7 +100,8 @@ def pool_output_size(
     """Output length of max/avg pooling along one axis (PyTorch's rule); ``ceil_mode`` must be a bool."""
     stride = kernel if stride is None else stride
     size, kernel, stride, padding, dilation = _whole_args(
-        layer, input=size, kernel=kernel, stride=stride, padding=padding, dilation=dilation)
+        layer, input=size, kernel=kernel, stride=stride, padding=padding, dilation=dilation
+    )
     ceil_mode = flag(ceil_mode, "ceil_mode", layer)
     _check_positive(layer, input=size, kernel=kernel, stride=stride, dilation=dilation)
     if padding < 0:
@@ -92,8 +109,7 @@ def pool_output_size(
     if padding > kernel // 2:
         raise ArchitectureError(
             layer,
-            f"padding {padding} is more than half the kernel {kernel}: "
-            f"use padding ≤ {kernel // 2} or a larger kernel",
+            f"padding {padding} is more than half the kernel {kernel}: use padding ≤ {kernel // 2} or a larger kernel",
         )
     span = dilation * (kernel - 1) + 1
     padded = size + 2 * padding
@@ -107,13 +123,13 @@ def pool_output_size(
         what = f"kernel {kernel}" if dilation == 1 else f"dilated kernel {span}"
         raise ArchitectureError(
             layer,
-            f"{what} is larger than its padded input {padded} ({size} + 2×{padding}): "
-            f"lower the kernel or add padding",
+            f"{what} is larger than its padded input {padded} ({size} + 2×{padding}): lower the kernel or add padding",
         )
     return out
 
 
 # --------------------------------------------------------------------------- rows
+
 
 @dataclass(frozen=True)
 class Row:
@@ -132,8 +148,12 @@ class Row:
 
     def as_dict(self) -> Dict[str, object]:
         return {
-            "layer": self.name, "kind": self.kind, "detail": self.detail,
-            "output": _fmt_shape(self.out_shape), "params": self.params, "macs": self.macs,
+            "layer": self.name,
+            "kind": self.kind,
+            "detail": self.detail,
+            "output": _fmt_shape(self.out_shape),
+            "params": self.params,
+            "macs": self.macs,
             "connections": self.connections,
             "rf": None if self.rf is None else _fmt_hw(self.rf),
             "jump": None if self.jump is None else _fmt_hw(self.jump),
@@ -218,8 +238,14 @@ class Trace:
 
 #: The columns :meth:`Trace.table` can show, with their headings.
 TABLE_COLUMNS = {
-    "kind": "kind", "detail": "detail", "output": "output", "params": "params", "macs": "MACs",
-    "connections": "connections", "rf": "receptive field", "jump": "jump",
+    "kind": "kind",
+    "detail": "detail",
+    "output": "output",
+    "params": "params",
+    "macs": "MACs",
+    "connections": "connections",
+    "rf": "receptive field",
+    "jump": "jump",
 }
 
 
@@ -230,6 +256,7 @@ def _cell(value: object) -> str:
 
 
 # --------------------------------------------------------------------------- tracing
+
 
 def _conv_hw(layer: Conv, h: int, w: int) -> Tuple[int, int]:
     """Output height and width of a convolution, ``padding`` a number or 'valid'/'same'."""
@@ -244,8 +271,9 @@ def _conv_hw(layer: Conv, h: int, w: int) -> Tuple[int, int]:
         return conv_output_size(h, kh, sh, 0, dh, layer=name), conv_output_size(w, kw, sw, 0, dw, layer=name)
     if layer.padding == "same":
         if (sh, sw) != (1, 1):
-            raise ArchitectureError(name, f"padding='same' needs stride 1, got stride {layer.stride}: "
-                                          "use stride 1 or a number for padding")
+            raise ArchitectureError(
+                name, f"padding='same' needs stride 1, got stride {layer.stride}: use stride 1 or a number for padding"
+            )
         return h, w
     raise ArchitectureError(name, f"padding {layer.padding!r} is not 'valid', 'same' or a number")
 
@@ -263,12 +291,15 @@ def _conv_links(layer: Conv, c: int) -> int:
             )
         return layer.out_channels * (c // g)
     if len(layer.table) != layer.out_channels:
-        raise ArchitectureError(name, f"connection table has {len(layer.table)} rows for "
-                                      f"{layer.out_channels} output maps: give one row per map")
+        raise ArchitectureError(
+            name,
+            f"connection table has {len(layer.table)} rows for {layer.out_channels} output maps: give one row per map",
+        )
     bad = [i for row in layer.table for i in row if not 0 <= i < c]
     if bad:
-        raise ArchitectureError(name, f"connection table reads input map {bad[0]} but there are only "
-                                      f"{c} input maps (0…{c - 1})")
+        raise ArchitectureError(
+            name, f"connection table reads input map {bad[0]} but there are only {c} input maps (0…{c - 1})"
+        )
     return sum(len(row) for row in layer.table)
 
 
@@ -294,8 +325,15 @@ def _conv(layer: Conv, shape: Shape) -> Step:
     params = weights + (layer.out_channels if layer.bias else 0)
     positions = oh * ow
     span = ((kh - 1) * dh + 1, (kw - 1) * dw + 1)
-    return ((layer.out_channels, oh, ow), params, positions * weights, positions * params,
-            _conv_detail(layer, links, c), span, pair(layer.stride))
+    return (
+        (layer.out_channels, oh, ow),
+        params,
+        positions * weights,
+        positions * params,
+        _conv_detail(layer, links, c),
+        span,
+        pair(layer.stride),
+    )
 
 
 def _pool(layer: Pool, shape: Shape) -> Step:
@@ -367,14 +405,17 @@ def _same_size(layer: Layer, shape: Shape) -> Tuple[int, str]:
 _SPATIAL = {Conv: _conv, Pool: _pool, AdaptivePool: _adaptive}
 
 
-def _row(layer: Layer, shape: Shape, rf: Tuple[int, int], jump: Tuple[int, int]) -> Tuple[Row, Tuple[int, int], Tuple[int, int]]:
+def _row(
+    layer: Layer, shape: Shape, rf: Tuple[int, int], jump: Tuple[int, int]
+) -> Tuple[Row, Tuple[int, int], Tuple[int, int]]:
     """One layer's row, and the receptive field and jump after it."""
     params = macs = connections = 0
     step = _SPATIAL.get(type(layer))
     if step is not None:
         if len(shape) != 3:
-            raise ArchitectureError(layer.name, f"needs a C×H×W map but gets a flat vector of {shape[0]}: "
-                                                "move it before the flatten")
+            raise ArchitectureError(
+                layer.name, f"needs a C×H×W map but gets a flat vector of {shape[0]}: move it before the flatten"
+            )
         out, params, macs, connections, detail, span, stride = step(layer, shape)  # type: ignore[operator]
         rf = (rf[0] + (span[0] - 1) * jump[0], rf[1] + (span[1] - 1) * jump[1])
         jump = (jump[0] * stride[0], jump[1] * stride[1])
@@ -386,8 +427,18 @@ def _row(layer: Layer, shape: Shape, rf: Tuple[int, int], jump: Tuple[int, int])
         out = shape
         params, detail = _same_size(layer, shape)
     spatial = len(out) == 3
-    row = Row(name=layer.name, kind=layer.kind, detail=detail, in_shape=shape, out_shape=out, params=params,
-              macs=macs, connections=connections, rf=rf if spatial else None, jump=jump if spatial else None)
+    row = Row(
+        name=layer.name,
+        kind=layer.kind,
+        detail=detail,
+        in_shape=shape,
+        out_shape=out,
+        params=params,
+        macs=macs,
+        connections=connections,
+        rf=rf if spatial else None,
+        jump=jump if spatial else None,
+    )
     return row, rf, jump
 
 
@@ -420,6 +471,13 @@ def linear_inputs(spec: NetSpec) -> Dict[str, int]:
 
 
 __all__ = [
-    "ArchitectureError", "Step", "conv_output_size", "pool_output_size", "Row", "Trace", "trace",
-    "flatten_size", "linear_inputs",
+    "ArchitectureError",
+    "Step",
+    "conv_output_size",
+    "pool_output_size",
+    "Row",
+    "Trace",
+    "trace",
+    "flatten_size",
+    "linear_inputs",
 ]

@@ -1,42 +1,27 @@
 """Fashion-MNIST and MNIST as preloaded tensors.
 
-``load_fashion_mnist()`` finds the four IDX ``.gz`` files, checks their
-checksums, decodes them and returns a :class:`Dataset` whose tensors are ready
-to be sliced into batches: no ``DataLoader`` and no per-sample Python
-transform during training. By default the 28×28 images are padded to 32×32
-(``pad=2``), as LeCun et al. (1998, §III.A) padded MNIST for LeNet-5, so
-``cn.fit(cn.lenet5(), cn.load_fashion_mnist())`` runs as written.
+``load_fashion_mnist()`` finds the four IDX ``.gz`` files, checks their checksums, decodes them and
+returns a :class:`Dataset` of tensors ready to be sliced into batches (no ``DataLoader``, no per-sample
+transform). By default the 28×28 images are padded to 32×32 (``pad=2``), as LeCun et al. (1998, §III.A)
+padded MNIST for LeNet-5, so ``cn.fit(cn.lenet5(), cn.load_fashion_mnist())`` runs as written.
 
-Where the files are looked for (:func:`search_dirs`):
+Where the files are looked for (:func:`search_dirs`): only in ``root`` (or ``root/fashion-mnist``) when it
+is given; else only in ``$CLASSICNETS_DATA/fashion-mnist`` or ``$CLASSICNETS_DATA`` when that is set; else
+in the user cache ``$XDG_CACHE_HOME/classicnets/fashion-mnist`` (``~/.cache/...``), then Debian's
+``/usr/share/datasets/fashion-mnist`` (``apt-get install dataset-fashion-mnist``), and otherwise they are
+downloaded into the user cache. A place you name must hold the data: when it does not, or holds 3 of the 4
+files, or gunzipped ones, the error says what is missing; there is never a silent fall back to another copy.
+An unreadable folder among the automatic places is skipped with a warning. The loader says which copy it
+used (``progress=True``; also ``Dataset.source`` and ``meta["origin"]``). MNIST is found the same way.
 
-1. when ``root`` is given, there only (the folder itself, then ``root/fashion-mnist``);
-2. else, when ``CLASSICNETS_DATA`` is set, there only
-   (``$CLASSICNETS_DATA/fashion-mnist``, then the folder itself);
-3. else the user cache, ``$XDG_CACHE_HOME/classicnets/fashion-mnist``
-   (``~/.cache/classicnets/fashion-mnist`` by default), then Debian's
-   ``/usr/share/datasets/fashion-mnist`` (``apt-get install dataset-fashion-mnist``),
-   and otherwise the files are downloaded into the user cache (``download=True``).
-
-A place you name (``root``, ``CLASSICNETS_DATA``) must hold the data: when it
-does not, or holds 3 of the 4 files, or gunzipped files, the error names what is
-missing; there is never a silent fall back to another copy. An unreadable folder
-among the automatic places is skipped with a warning. The loader says which copy
-it used (``progress=True``) and records it in ``Dataset.source`` and ``meta["origin"]``.
-
-Checksums: each file is accepted when the MD5 of the ``.gz`` is the one
-published upstream, or when the SHA-256 of its decompressed content is the
-known one. The second check matters because re-packagers rewrite gzip headers
-(Debian's strip-nondeterminism drops the file name and time stamp) which
-changes the ``.gz`` bytes but not a single pixel. Downloads go to a temporary
-``.part`` file that is renamed only once its checksum is right; ``.part`` files
-left by a killed download are swept.
-
-The mirrors and the MD5s of the ``.gz`` files are torchvision's
-(``torchvision.datasets.FashionMNIST.resources``...). Its reader and ``download_url``
-are not used: they read and write uncompressed files in place, while here the
-verified ``.gz`` bytes are decoded in memory (:func:`parse_idx`) and a download
-never leaves a half-written file.
+Checksums: a file is accepted when the MD5 of the ``.gz`` is the published one (torchvision's table), or
+when the SHA-256 of its decompressed content is the known one: re-packagers rewrite gzip headers
+(Debian's strip-nondeterminism) which changes the ``.gz`` bytes but not a pixel. A download goes to a
+``.part`` file renamed only once its checksum is right; ``.part`` files of a killed download are swept.
+torchvision's reader and ``download_url`` are not used: they read and write uncompressed files in place,
+while here the verified ``.gz`` bytes are decoded in memory (:func:`parse_idx`).
 """
+
 from __future__ import annotations
 
 import functools
@@ -60,28 +45,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision.datasets
-
-__all__ = [
-    "DataError",
-    "DatasetNotFoundError",
-    "Dataset",
-    "DatasetInfo",
-    "FileSpec",
-    "FASHION_MNIST",
-    "MNIST",
-    "FASHION_MNIST_CLASSES",
-    "MNIST_CLASSES",
-    "load_fashion_mnist",
-    "load_mnist",
-    "read_idx",
-    "parse_idx",
-    "verify_file",
-    "find_dataset_dir",
-    "search_dirs",
-    "user_cache_dir",
-    "download_file",
-    "can_download",
-]
 
 PathLike = Union[str, "os.PathLike[str]"]
 Size = Union[int, Sequence[int]]
@@ -135,8 +98,14 @@ class DatasetInfo:
         return (self.train_images, self.train_labels, self.test_images, self.test_labels)
 
 
-def _info(tv: type, name: str, title: str, classes: Sequence[str], sha256: Sequence[Optional[str]] = (None,) * 4,
-          **extra: object) -> DatasetInfo:
+def _info(
+    tv: type,
+    name: str,
+    title: str,
+    classes: Sequence[str],
+    sha256: Sequence[Optional[str]] = (None,) * 4,
+    **extra: object,
+) -> DatasetInfo:
     """A :class:`DatasetInfo` from torchvision's dataset class: its mirrors and the MD5s of its ``.gz`` files."""
     what = ("training images", "training labels", "test images", "test labels")
     files = [FileSpec(f, f"{title} {w}", md5, sha) for (f, md5), w, sha in zip(tv.resources, what, sha256)]
@@ -146,12 +115,18 @@ def _info(tv: type, name: str, title: str, classes: Sequence[str], sha256: Seque
 FASHION_MNIST_CLASSES: tuple[str, ...] = tuple(torchvision.datasets.FashionMNIST.classes)
 MNIST_CLASSES: tuple[str, ...] = tuple(str(d) for d in range(10))
 FASHION_MNIST = _info(
-    torchvision.datasets.FashionMNIST, "fashion-mnist", "Fashion-MNIST", FASHION_MNIST_CLASSES,
-    sha256=("c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",  # of the decompressed IDX files
-            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
-    system_dirs=("/usr/share/datasets/fashion-mnist",), apt_package="dataset-fashion-mnist",
+    torchvision.datasets.FashionMNIST,
+    "fashion-mnist",
+    "Fashion-MNIST",
+    FASHION_MNIST_CLASSES,
+    sha256=(
+        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",  # of the decompressed IDX files
+        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    ),
+    system_dirs=("/usr/share/datasets/fashion-mnist",),
+    apt_package="dataset-fashion-mnist",
 )
 MNIST = _info(torchvision.datasets.MNIST, "mnist", "MNIST", MNIST_CLASSES)
 
@@ -214,8 +189,13 @@ class Dataset:
         gen = torch.Generator().manual_seed(seed)
         tr = _choose(len(self.y_train), n_train, gen, "n_train")
         te = _choose(len(self.y_test), n_test, gen, "n_test")
-        train = {k: v if tr is None else v[tr.to(v.device)] for k, v in (("x_train", self.x_train), ("y_train", self.y_train))}
-        test = {k: v if te is None else v[te.to(v.device)] for k, v in (("x_test", self.x_test), ("y_test", self.y_test))}
+        train = {
+            k: v if tr is None else v[tr.to(v.device)]
+            for k, v in (("x_train", self.x_train), ("y_train", self.y_train))
+        }
+        test = {
+            k: v if te is None else v[te.to(v.device)] for k, v in (("x_test", self.x_test), ("y_test", self.y_test))
+        }
         return replace(self, **train, **test, meta={**self.meta, "subset_seed": seed})
 
     def to(self, device: Union[str, torch.device]) -> "Dataset":
@@ -257,8 +237,10 @@ def _places(info: DatasetInfo, root: Optional[PathLike]) -> tuple[str, list[Path
     env = os.environ.get(ENV_VAR)
     if env is not None:
         if not env.strip():
-            raise DataError(f"{ENV_VAR} is set but empty: set it to a folder holding the {info.title} files "
-                            f"(directly or in a '{info.name}/' subfolder), or unset it to use the user cache.")
+            raise DataError(
+                f"{ENV_VAR} is set but empty: set it to a folder holding the {info.title} files "
+                f"(directly or in a '{info.name}/' subfolder), or unset it to use the user cache."
+            )
         env_dir = Path(env).expanduser()
         return f"{ENV_VAR}={env!r}", [env_dir / info.name, env_dir], True
     return "the usual places", [user_cache_dir(info.name)] + [Path(d) for d in info.system_dirs], False
@@ -279,8 +261,7 @@ def _listing(folder: Path, explicit: bool) -> Optional[set[str]]:
     except OSError as exc:
         if explicit:
             raise DataError(f"Cannot read {folder}: {exc.strerror or exc}. Make it readable, or name another folder.")
-        warnings.warn(f"skipping {folder}: cannot read it ({exc.strerror or exc}); trying the next place",
-                      stacklevel=4)
+        warnings.warn(f"skipping {folder}: cannot read it ({exc.strerror or exc}); trying the next place", stacklevel=4)
         return None
 
 
@@ -289,8 +270,10 @@ def _what_is_missing(info: DatasetInfo, folder: Path, names: set[str]) -> str:
     gunzipped = [n[:-3] for n in missing if n[:-3] in names]
     text = f"{folder} holds {4 - len(missing)} of the 4 {info.title} files; missing: {', '.join(missing)}."
     if gunzipped:
-        text += (f" Uncompressed files found: {', '.join(gunzipped)}; classicnets checks the published .gz files, "
-                 "so compress them back (gzip -n FILE keeps the content checksum) or put the .gz files there.")
+        text += (
+            f" Uncompressed files found: {', '.join(gunzipped)}; classicnets checks the published .gz files, "
+            "so compress them back (gzip -n FILE keeps the content checksum) or put the .gz files there."
+        )
     return text
 
 
@@ -316,7 +299,8 @@ def find_dataset_dir(info: DatasetInfo = FASHION_MNIST, root: Optional[PathLike]
         state = "holds none of the files" if exists else "does not exist"
         raise DatasetNotFoundError(
             f"{named}: {where} {state}. Put the four {info.title} files "
-            f"({', '.join(s.filename for s in info.files)}) there, or name the folder that holds them.")
+            f"({', '.join(s.filename for s in info.files)}) there, or name the folder that holds them."
+        )
     return None
 
 
@@ -338,8 +322,11 @@ def _sweep_parts(folder: Path) -> None:
 
 def _fix_hint(path: Path, info: Optional[DatasetInfo]) -> str:
     """What the user should do about a bad file at ``path``."""
-    system = info is not None and info.apt_package and any(
-        Path(d).resolve() == path.resolve().parent for d in info.system_dirs)
+    system = (
+        info is not None
+        and info.apt_package
+        and any(Path(d).resolve() == path.resolve().parent for d in info.system_dirs)
+    )
     if system:
         return f"Reinstall the package: sudo apt-get install --reinstall {info.apt_package}"
     return f"Delete {path} and load again to download a fresh copy (or replace it with a good copy)."
@@ -349,14 +336,16 @@ def _other_dataset(md5: str, sha: Optional[str], spec: FileSpec) -> Optional[str
     """Title of another known dataset whose file has these checksums (a common mix-up)."""
     for info in (FASHION_MNIST, MNIST):
         for other in info.files:
-            if other is not spec and other.filename == spec.filename and (
-                    md5 == other.md5 or (sha is not None and sha == other.sha256)):
+            if (
+                other is not spec
+                and other.filename == spec.filename
+                and (md5 == other.md5 or (sha is not None and sha == other.sha256))
+            ):
                 return info.title
     return None
 
 
-def check_bytes(packed: bytes, spec: FileSpec, where: str, info: Optional[DatasetInfo] = None,
-                hint: str = "") -> bytes:
+def check_bytes(packed: bytes, spec: FileSpec, where: str, info: Optional[DatasetInfo] = None, hint: str = "") -> bytes:
     """The decompressed content of ``packed`` (a ``.gz``) when it matches ``spec``; else
     :class:`DataError` naming ``where``, both checksums and what to do (``hint``)."""
     md5 = hashlib.md5(packed).hexdigest()
@@ -371,14 +360,23 @@ def check_bytes(packed: bytes, spec: FileSpec, where: str, info: Optional[Datase
         return raw
     if spec.md5 is None and spec.sha256 is None:
         raise DataError(f"{where} is not a readable gzip file. {hint}")
-    expected = " or ".join(s for s in (spec.md5 and f"md5 {spec.md5} (of the .gz)",
-                                       spec.sha256 and f"sha256 {spec.sha256} (of its content)") if s)
+    expected = " or ".join(
+        s
+        for s in (spec.md5 and f"md5 {spec.md5} (of the .gz)", spec.sha256 and f"sha256 {spec.sha256} (of its content)")
+        if s
+    )
     got = f"md5 {md5}" + (f", sha256 {sha}" if sha else ", and it is not a readable gzip file")
     other = _other_dataset(md5, sha, spec)
-    mixup = (f" This file is the {other} file of that name, not the {info.title if info else 'expected'} one:"
-             f" keep each dataset in its own folder (e.g. .../{info.name if info else 'name'}/)." if other else "")
-    raise DataError(f"Checksum mismatch for {where} ({spec.description}): expected {expected}; got {got}. "
-                    f"The file is corrupt, incomplete or a different file.{mixup} {hint}")
+    mixup = (
+        f" This file is the {other} file of that name, not the {info.title if info else 'expected'} one:"
+        f" keep each dataset in its own folder (e.g. .../{info.name if info else 'name'}/)."
+        if other
+        else ""
+    )
+    raise DataError(
+        f"Checksum mismatch for {where} ({spec.description}): expected {expected}; got {got}. "
+        f"The file is corrupt, incomplete or a different file.{mixup} {hint}"
+    )
 
 
 def verify_file(path: PathLike, spec: FileSpec, info: Optional[DatasetInfo] = None) -> bytes:
@@ -566,13 +564,18 @@ def _download_all(info: DatasetInfo, folder: Path, progress: bool) -> Path:
 def _not_found(info: DatasetInfo, reason: Optional[str]) -> DatasetNotFoundError:
     """The one message for 'the files are nowhere': every way to fix it."""
     ways = [f"install the Debian/Ubuntu package: sudo apt-get install {info.apt_package}"] if info.apt_package else []
-    ways.append(f"set the {ENV_VAR} environment variable to a folder holding the four files "
-                f"(directly or in a '{info.name}/' subfolder), or pass root=...")
+    ways.append(
+        f"set the {ENV_VAR} environment variable to a folder holding the four files "
+        f"(directly or in a '{info.name}/' subfolder), or pass root=..."
+    )
     ways.append(f"download the four files from {info.urls[0]} into {user_cache_dir(info.name)}")
-    lines = [f"{info.title} was not found on this machine (looked in: "
-             + ", ".join(str(d) for d in search_dirs(info)) + ").",
-             f"The download failed: {reason}." if reason else "Downloading is off (download=False).",
-             f"Files needed: {', '.join(spec.filename for spec in info.files)}. To fix, do one of:"]
+    lines = [
+        f"{info.title} was not found on this machine (looked in: "
+        + ", ".join(str(d) for d in search_dirs(info))
+        + ").",
+        f"The download failed: {reason}." if reason else "Downloading is off (download=False).",
+        f"Files needed: {', '.join(spec.filename for spec in info.files)}. To fix, do one of:",
+    ]
     lines += [f"  {i}. {way}" for i, way in enumerate(ways, 1)]
     return DatasetNotFoundError("\n".join(lines))
 
@@ -685,34 +688,28 @@ def _check_pair(images: np.ndarray, labels: np.ndarray, where: Path) -> None:
         )
 
 
-def _load(info: DatasetInfo, root: Optional[PathLike], *, download: bool, device: Union[str, torch.device, None],
-          dtype: torch.dtype, normalize: bool, resize: Optional[Size], pad: int, n_train: Optional[int],
-          n_test: Optional[int], seed: int, progress: bool) -> Dataset:
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise ValueError(f"dtype must be a floating type such as torch.float32, got {dtype}")
-    if not isinstance(pad, int) or isinstance(pad, bool) or pad < 0:
-        raise ValueError(f"pad must be a whole number ≥ 0, got {pad!r}: use pad=2 (32×32) or pad=0 (28×28)")
-    size = _as_size(resize)
-    folder, origin = _locate(info, root, download, progress)
+def _tensors(
+    info: DatasetInfo,
+    folder: Path,
+    shaping: _Shaping,
+    normalize: bool,
+    subsets: tuple[Optional[int], Optional[int]],
+    seed: int,
+) -> dict[str, object]:
+    """Decode the four files and shape them: the Dataset's fields."""
     x_tr, y_tr, x_te, y_te = (read_idx(folder / spec.filename, spec, info) for spec in info.files)
     _check_pair(x_tr, y_tr, folder / info.train_images.filename)
     _check_pair(x_te, y_te, folder / info.test_images.filename)
     mean, std = _pixel_stats(_ArrayKey(x_tr)) if normalize else (None, None)
+    shaping = replace(shaping, mean=mean, std=std)
     gen = torch.Generator().manual_seed(seed)
-    i_tr = _choose(len(y_tr), n_train, gen, "n_train")
-    i_te = _choose(len(y_te), n_test, gen, "n_test")
-    shaping = _Shaping(pad, size, mean, std, dtype, torch.device(device) if device is not None else torch.device("cpu"))
-    subset = n_train is not None or n_test is not None
-    return Dataset(
-        name=info.name, x_train=shaping.images(x_tr, i_tr), y_train=shaping.labels(y_tr, i_tr),
-        x_test=shaping.images(x_te, i_te), y_test=shaping.labels(y_te, i_te), classes=info.classes,
-        source=folder, mean=mean, std=std,
-        meta={"pad": pad, "resize": size, "subset_seed": seed if subset else None, "origin": origin},
-    )
+    i_tr, i_te = _choose(len(y_tr), subsets[0], gen, "n_train"), _choose(len(y_te), subsets[1], gen, "n_test")
+    x = dict(x_train=shaping.images(x_tr, i_tr), x_test=shaping.images(x_te, i_te))
+    return dict(x, y_train=shaping.labels(y_tr, i_tr), y_test=shaping.labels(y_te, i_te), mean=mean, std=std)
 
 
 def _loader(global_name: str, summary: str) -> Callable[..., Dataset]:
-    """The public loader of the dataset held in module global ``global_name`` (looked up at call time)."""
+    """The one implementation of both loaders; ``global_name`` names the dataset (looked up at call time)."""
 
     def load(
         root: Optional[PathLike] = None,
@@ -728,11 +725,18 @@ def _loader(global_name: str, summary: str) -> Callable[..., Dataset]:
         seed: int = 0,
         progress: bool = True,
     ) -> Dataset:
-        return _load(
-            getattr(sys.modules[__name__], global_name), root, download=download, device=device, dtype=dtype,
-            normalize=normalize, resize=resize, pad=pad, n_train=n_train, n_test=n_test, seed=seed,
-            progress=progress,
-        )
+        info: DatasetInfo = getattr(sys.modules[__name__], global_name)
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise ValueError(f"dtype must be a floating type such as torch.float32, got {dtype}")
+        if not isinstance(pad, int) or isinstance(pad, bool) or pad < 0:
+            raise ValueError(f"pad must be a whole number ≥ 0, got {pad!r}: use pad=2 (32×32) or pad=0 (28×28)")
+        size = _as_size(resize)
+        folder, origin = _locate(info, root, download, progress)
+        shaping = _Shaping(pad, size, None, None, dtype, torch.device("cpu" if device is None else device))
+        tensors = _tensors(info, folder, shaping, normalize, (n_train, n_test), seed)
+        subset = seed if n_train is not None or n_test is not None else None
+        meta = {"pad": pad, "resize": size, "subset_seed": subset, "origin": origin}
+        return Dataset(name=info.name, classes=info.classes, source=folder, meta=meta, **tensors)
 
     load.__name__ = load.__qualname__ = f"load_{global_name.lower()}"
     load.__doc__ = summary + _LOAD_DOC
@@ -743,32 +747,20 @@ _LOAD_DOC = """
 
     Parameters
     ----------
-    root:
-        The folder holding the files (or a ``fashion-mnist``/``mnist`` subfolder); only there.
-        See the module doc for the search order without it.
-    download:
-        Download into the user cache when the files are nowhere to be found.
-    device:
-        Where the tensors live (default CPU). Conversion happens there, chunk by chunk.
-    dtype:
-        Floating dtype of the images (labels are always ``int64``).
-    normalize:
-        Standardise with the training set's pixel mean and std (``Dataset.mean``/``std``);
+    root: the folder holding the four ``.gz`` files (or a ``fashion-mnist``/``mnist`` subfolder);
+        only there. Without it, see the module doc for where the files are looked for.
+    download: download into the user cache when the files are nowhere to be found.
+    device: where the tensors live (default CPU); conversion happens there, chunk by chunk.
+    dtype: floating dtype of the images (labels are always ``int64``).
+    normalize: standardise with the training set's pixel mean and std (``Dataset.mean``/``std``);
         otherwise pixels stay on the 0..1 scale.
-    resize:
-        ``int`` or ``(height, width)``: resize once at load (bilinear, no antialias),
-        e.g. ``224`` for AlexNet. Applied after ``pad`` (pass ``pad=0`` to resize the 28×28 images).
-    pad:
-        Zero-pad each side by this many pixels, before normalising, so the padding
-        is background. The default 2 gives LeNet-5's 32×32 input, as the 1998 paper
-        padded MNIST; ``pad=0`` keeps 28×28.
-    n_train, n_test:
-        Keep only a seeded random subset of each split, chosen *before* padding and
-        resizing (cheap even with ``resize=224``); ``None`` keeps everything.
-    seed:
-        Seed for the subset choice.
-    progress:
-        Say which copy was loaded, and show a progress bar while downloading.
+    resize: ``int`` or ``(height, width)``: resize once at load (bilinear, no antialias), e.g. ``224``
+        for AlexNet, after ``pad`` (pass ``pad=0`` to resize the 28×28 images).
+    pad: zero-pad each side, before normalising, so the padding is background. The default 2 gives
+        LeNet-5's 32×32 input, as the 1998 paper padded MNIST; ``pad=0`` keeps 28×28.
+    n_train, n_test: keep a seeded random subset of each split, chosen before padding and resizing
+        (cheap even with ``resize=224``); ``None`` keeps everything. ``seed`` seeds the choice.
+    progress: say which copy was loaded, and show a progress bar while downloading.
     """
 
 load_fashion_mnist = _loader(

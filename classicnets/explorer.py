@@ -24,6 +24,7 @@ Build with ``--all`` after editing them so Sphinx rewrites the page too.
 >>> from IPython.display import HTML
 >>> HTML(explorer_html())          # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import itertools
@@ -78,8 +79,11 @@ def check_value(field: str, value: object, high: int, layer: str = "") -> int:
     Otherwise :class:`ArchitectureError` naming the layer, the field, the value and the fix."""
     n = whole(value, field, layer)
     if n > high:
-        raise ArchitectureError(layer or field, f"{field} {n} is more than the widget draws (at most {high}): "
-                                                f"use {field} ≤ {high} (the arithmetic itself has no limit)")
+        raise ArchitectureError(
+            layer or field,
+            f"{field} {n} is more than the widget draws (at most {high}): "
+            f"use {field} ≤ {high} (the arithmetic itself has no limit)",
+        )
     return n
 
 
@@ -136,8 +140,15 @@ def summary_rows(t: Trace, base: Trace, kinds: Tuple[str, ...]) -> List[SummaryR
         if r.kind not in kinds:
             continue
         b = before.get(r.name)
-        rows.append(SummaryRow(r.name, tuple(r.out_shape), r.params, None if b is None else r.params - b.params,
-                               b is not None and b.out_shape != r.out_shape))
+        rows.append(
+            SummaryRow(
+                r.name,
+                tuple(r.out_shape),
+                r.params,
+                None if b is None else r.params - b.params,
+                b is not None and b.out_shape != r.out_shape,
+            )
+        )
     return rows
 
 
@@ -153,9 +164,11 @@ def check_refusal(t: Trace, batch: int = 1, budget: int = CHECK_BUDGET_BYTES) ->
     need = check_memory(t, batch)
     if need <= budget:
         return None
-    return (f"building {t.spec.title} at {'×'.join(map(str, t.input_shape))} needs about {need / 2**30:.1f} GiB "
-            f"({t.total_params:,} parameters), more than the {budget / 2**30:.1f} GiB this check allows: "
-            "use a smaller input size or kernel, or build it yourself with classicnets.build_model")
+    return (
+        f"building {t.spec.title} at {'×'.join(map(str, t.input_shape))} needs about {need / 2**30:.1f} GiB "
+        f"({t.total_params:,} parameters), more than the {budget / 2**30:.1f} GiB this check allows: "
+        "use a smaller input size or kernel, or build it yourself with classicnets.build_model"
+    )
 
 
 # --------------------------------------------------------------------------- the static page
@@ -224,7 +237,23 @@ def show(initial: str = "lenet5/blog") -> None:
 
 
 __all__ = [
-    "INPUT_LIMITS", "GEOMETRY_LIMITS", "CHECK_BUDGET_BYTES", "editable_layers", "slider_values", "check_value",
-    "edit_layer", "edit_input", "outcome", "baseline", "SummaryRow", "summary_rows", "check_memory",
-    "check_refusal", "asset", "explorer_js", "spec_payload", "explorer_html", "show",
+    "INPUT_LIMITS",
+    "GEOMETRY_LIMITS",
+    "CHECK_BUDGET_BYTES",
+    "editable_layers",
+    "slider_values",
+    "check_value",
+    "edit_layer",
+    "edit_input",
+    "outcome",
+    "baseline",
+    "SummaryRow",
+    "summary_rows",
+    "check_memory",
+    "check_refusal",
+    "asset",
+    "explorer_js",
+    "spec_payload",
+    "explorer_html",
+    "show",
 ]

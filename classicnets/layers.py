@@ -17,6 +17,7 @@ Every value is checked where it enters (a layer's constructor, ``with_layer``,
 argument and the value; it is never truncated. Whether the numbers *fit*
 together (a kernel larger than its input...) is :mod:`classicnets.arithmetic`'s job.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,7 +40,9 @@ class ArchitectureError(ValueError):
 
 def _shown(value: object) -> str:
     kind = type(value).__name__
-    return f"{value!r} (a {kind})" if not isinstance(value, numbers.Integral) or isinstance(value, bool) else repr(value)
+    return (
+        f"{value!r} (a {kind})" if not isinstance(value, numbers.Integral) or isinstance(value, bool) else repr(value)
+    )
 
 
 def whole(value: object, what: str, layer: str = "", *, example: int = 3) -> int:
@@ -87,15 +90,19 @@ def _fraction(value: object, what: str, layer: str) -> float:
 def _check_table(table: object, layer: str) -> None:
     """LeNet-5's connection table: a tuple of rows of input-map indices, no index twice in a row."""
     if not isinstance(table, (tuple, list)) or not all(isinstance(row, (tuple, list)) for row in table):
-        raise ArchitectureError(layer, f"table must be a tuple of rows of input maps, got {table!r}: "
-                                       "use e.g. table=((0, 1, 2), (1, 2, 3))")
+        raise ArchitectureError(
+            layer, f"table must be a tuple of rows of input maps, got {table!r}: use e.g. table=((0, 1, 2), (1, 2, 3))"
+        )
     for o, row in enumerate(table):
         seen = set()
         for i in row:
             i = whole(i, f"table[{o}] entry", layer, example=0)
             if i in seen:
-                raise ArchitectureError(layer, f"connection table row {o} {tuple(row)!r} lists input map {i} twice: "
-                                               "list each input map once per row")
+                raise ArchitectureError(
+                    layer,
+                    f"connection table row {o} {tuple(row)!r} lists input map {i} twice: "
+                    "list each input map once per row",
+                )
             seen.add(i)
 
 
@@ -262,18 +269,16 @@ class RBF(Layer):
         whole(self.out_features, "out_features", self.name, example=10)
 
 
-LAYER_KINDS = {
-    cls.kind: cls
-    for cls in (Conv, Pool, AdaptivePool, Act, LRN, BatchNorm, Dropout, Flatten, Linear, RBF)
-}
+LAYER_KINDS = {cls.kind: cls for cls in (Conv, Pool, AdaptivePool, Act, LRN, BatchNorm, Dropout, Flatten, Linear, RBF)}
 
 
 def layer_from_dict(d: Dict[str, JsonValue]) -> Layer:
     d = dict(d)
     kind = d.pop("kind", None)
     if kind not in LAYER_KINDS:
-        raise ArchitectureError(str(d.get("name", "layer")), f"unknown layer kind {kind!r}: "
-                                                             f"use one of {', '.join(LAYER_KINDS)}")
+        raise ArchitectureError(
+            str(d.get("name", "layer")), f"unknown layer kind {kind!r}: use one of {', '.join(LAYER_KINDS)}"
+        )
     cls = LAYER_KINDS[kind]
     for key, value in list(d.items()):
         if isinstance(value, list):
@@ -315,7 +320,7 @@ class NetSpec:
         for layer in self.layers:
             if layer.name == name:
                 return layer
-        known = ", ".join(l.name for l in self.layers)
+        known = ", ".join(layer.name for layer in self.layers)
         raise KeyError(f"{self.title} has no layer {name!r}; its layers are: {known}")
 
     def with_input(self, size: IntPair, channels: Optional[int] = None) -> "NetSpec":
@@ -332,12 +337,13 @@ class NetSpec:
         known = [f.name for f in fields(layer) if f.name != "name"]
         unknown = sorted(set(changes) - set(known))
         if unknown:
-            raise ArchitectureError(name, f"a {layer.kind} layer has no setting {', '.join(unknown)}: "
-                                          f"its settings are {', '.join(known)}")
+            raise ArchitectureError(
+                name, f"a {layer.kind} layer has no setting {', '.join(unknown)}: its settings are {', '.join(known)}"
+            )
         replace(layer, **changes)  # checks the values once, with this layer's name
 
         def edit(block: Tuple[Layer, ...]) -> Tuple[Layer, ...]:
-            return tuple(replace(l, **changes) if l.name == name else l for l in block)
+            return tuple(replace(x, **changes) if x.name == name else x for x in block)
 
         return replace(self, features=edit(self.features), classifier=edit(self.classifier))
 
@@ -346,8 +352,8 @@ class NetSpec:
             "name": self.name,
             "variant": self.variant,
             "input_shape": list(self.input_shape),
-            "features": [l.to_dict() for l in self.features],
-            "classifier": [l.to_dict() for l in self.classifier],
+            "features": [layer.to_dict() for layer in self.features],
+            "classifier": [layer.to_dict() for layer in self.classifier],
         }
 
     @classmethod
@@ -356,12 +362,29 @@ class NetSpec:
             name=d["name"],
             variant=d["variant"],
             input_shape=tuple(d["input_shape"]),  # type: ignore[arg-type]
-            features=tuple(layer_from_dict(l) for l in d["features"]),
-            classifier=tuple(layer_from_dict(l) for l in d["classifier"]),
+            features=tuple(layer_from_dict(layer) for layer in d["features"]),
+            classifier=tuple(layer_from_dict(layer) for layer in d["classifier"]),
         )
 
 
 __all__ = [
-    "ArchitectureError", "IntPair", "pair", "whole", "flag", "Layer", "Conv", "Pool", "AdaptivePool", "Act", "LRN", "BatchNorm",
-    "Dropout", "Flatten", "Linear", "RBF", "NetSpec", "layer_from_dict", "asdict",
+    "ArchitectureError",
+    "IntPair",
+    "pair",
+    "whole",
+    "flag",
+    "Layer",
+    "Conv",
+    "Pool",
+    "AdaptivePool",
+    "Act",
+    "LRN",
+    "BatchNorm",
+    "Dropout",
+    "Flatten",
+    "Linear",
+    "RBF",
+    "NetSpec",
+    "layer_from_dict",
+    "asdict",
 ]

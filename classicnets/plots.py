@@ -17,6 +17,7 @@ objects, modules and layer names, so the LeNet5 and the AlexNet chapters share t
 * LeNet-5's own design: :func:`plot_scaled_tanh`, :func:`plot_c3_table`;
 * :func:`fig_to_png` turns any figure into PNG bytes (and closes it).
 """
+
 from __future__ import annotations
 
 import io
@@ -57,6 +58,7 @@ _BLUE, _ORANGE, _RED, _GREY = "#1f77b4", "#ff7f0e", "#d62728", "#b0b0b0"
 
 
 # --------------------------------------------------------------------------- helpers
+
 
 def _np(x: Any) -> np.ndarray:
     """A tensor/array/list as a float or int numpy array on the CPU."""
@@ -128,6 +130,7 @@ def _label(i: int, classes: Optional[Sequence[str]]) -> str:
 
 # --------------------------------------------------------------------------- data
 
+
 def image_grid(
     images: Any,
     labels: Any = None,
@@ -172,6 +175,7 @@ def image_grid(
 
 # --------------------------------------------------------------------------- training
 
+
 def training_curves(histories: Any, *, fig: Any = None, title: Optional[str] = None) -> Any:
     """Training loss and test accuracy per epoch, one line per run.
 
@@ -187,8 +191,7 @@ def training_curves(histories: Any, *, fig: Any = None, title: Optional[str] = N
         color = f"C{i}"
         prefix = f"{name}: " if name else ""
         ax_loss.plot(epochs, [r.train_loss for r in records], "o-", color=color, label=f"{prefix}train loss")
-        ax_acc.plot(epochs, [r.train_acc for r in records], "o--", color=color, alpha=0.6,
-                    label=f"{prefix}train")
+        ax_acc.plot(epochs, [r.train_acc for r in records], "o--", color=color, alpha=0.6, label=f"{prefix}train")
         if any(r.test_acc is not None for r in records):
             test = [np.nan if r.test_acc is None else r.test_acc for r in records]
             ax_acc.plot(epochs, test, "s-", color=color, label=f"{prefix}test")
@@ -241,8 +244,7 @@ def plot_confusion(
             if m[i, j] == 0:
                 continue
             txt = f"{v:.2f}".lstrip("0") if normalize else str(m[i, j])
-            ax.text(j, i, txt, ha="center", va="center", fontsize=7,
-                    color="white" if v > 0.6 * hi else "black")
+            ax.text(j, i, txt, ha="center", va="center", fontsize=7, color="white" if v > 0.6 * hi else "black")
     fig.colorbar(im, ax=ax, shrink=0.8)
     acc = np.trace(m) / max(m.sum(), 1)
     ax.set_title(title or f"confusion matrix (accuracy {acc:.4f})")
@@ -290,13 +292,15 @@ def plot_confident_mistakes(
         ax.imshow(arr[i], cmap=None if arr.ndim == 4 else "gray_r")
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(f"true {_label(y[i], classes)}\nsaid {_label(pred[i], classes)} ({conf[i]:.0%})",
-                     fontsize=7.5, color=_RED)
+        ax.set_title(
+            f"true {_label(y[i], classes)}\nsaid {_label(pred[i], classes)} ({conf[i]:.0%})", fontsize=7.5, color=_RED
+        )
     fig.suptitle("most confidently wrong test images")
     return fig
 
 
 # --------------------------------------------------------------------------- what was learned
+
 
 def _find_module(model: Any, name: str) -> Any:
     """The submodule called ``name`` (a full dotted name, or its last part)."""
@@ -359,8 +363,9 @@ def feature_maps(model: Any, image: Any, layers: Sequence[str]) -> Dict[str, Any
     hooks = []
     for name in layers:
         module = _find_module(model, name)
-        hooks.append(module.register_forward_hook(
-            lambda _m, _i, o, name=name: out.__setitem__(name, o.detach()[0].cpu())))
+        hooks.append(
+            module.register_forward_hook(lambda _m, _i, o, name=name: out.__setitem__(name, o.detach()[0].cpu()))
+        )
     was_training = model.training
     model.eval()
     try:
@@ -408,8 +413,15 @@ def plot_feature_maps(
             ax.set_title(label, fontsize=7)
         total = maps[name].shape[0]
         shape = "×".join(str(s) for s in maps[name].shape)
-        fig.text(0.99, 1 - (row + 0.05) / nrows, f"{name}: {shape}" + (f" (first {len(arr)})" if total > len(arr) else ""),
-                 ha="right", va="top", fontsize=8, color="0.3")
+        fig.text(
+            0.99,
+            1 - (row + 0.05) / nrows,
+            f"{name}: {shape}" + (f" (first {len(arr)})" if total > len(arr) else ""),
+            ha="right",
+            va="top",
+            fontsize=8,
+            color="0.3",
+        )
         row += nr
     fig.suptitle("feature maps of one image")
     return fig
@@ -417,9 +429,16 @@ def plot_feature_maps(
 
 # --------------------------------------------------------------------------- arithmetic pictures
 
+
 def kernel_positions(
-    size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1,
-    *, pool: bool = False, ceil_mode: bool = False,
+    size: int,
+    kernel: int,
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+    *,
+    pool: bool = False,
+    ceil_mode: bool = False,
 ) -> List[int]:
     """Where each window starts along one axis, in padded-input coordinates
     (0 is the first padding cell). Raises ``ArchitectureError`` like the arithmetic."""
@@ -467,10 +486,12 @@ def plot_kernel_placement(
     if starts:
         _draw_windows(ax, starts, span, kernel, dilation, padded)
         out = len(starts)
-        default = (f"input {size}, kernel {kernel}, stride {stride}, padding {padding}"
-                   + (f", dilation {dilation}" if dilation != 1 else "")
-                   + (", ceil_mode" if ceil_mode else "")
-                   + f"\n→ output {out}×{out}")
+        default = (
+            f"input {size}, kernel {kernel}, stride {stride}, padding {padding}"
+            + (f", dilation {dilation}" if dilation != 1 else "")
+            + (", ceil_mode" if ceil_mode else "")
+            + f"\n→ output {out}×{out}"
+        )
     else:
         _draw_impossible(ax, span, dilation, padded)
         default = "impossible: " + (error or "")
@@ -492,8 +513,12 @@ def _draw_padded_input(ax: Axes, size: int, padding: int, lw: float) -> None:
     padded = size + 2 * padding
     ax.add_patch(Rectangle((0, 0), padded, padded, facecolor="white", edgecolor="black", lw=1.2, zorder=1))
     if padding:
-        for (x, y, w, h) in ((0, 0, padded, padding), (0, padded - padding, padded, padding),
-                             (0, padding, padding, size), (padded - padding, padding, padding, size)):
+        for x, y, w, h in (
+            (0, 0, padded, padding),
+            (0, padded - padding, padded, padding),
+            (0, padding, padding, size),
+            (padded - padding, padding, padding, size),
+        ):
             ax.add_patch(Rectangle((x, y), w, h, facecolor="#d9d9d9", edgecolor="none", zorder=1.5))
     lines = np.arange(padded + 1)
     ax.vlines(lines, 0, padded, color="0.75", lw=lw, zorder=2)  # one collection each: fast at any size
@@ -506,15 +531,38 @@ def _draw_padded_input(ax: Axes, size: int, padding: int, lw: float) -> None:
     ax.add_patch(Rectangle((padding, padding), size, size, facecolor="none", edgecolor="black", lw=1.6, zorder=3))
 
 
-def _draw_window(ax: Axes, x0: int, y0: int, span: int, kernel: int, dilation: int, padded: int,
-                 color: str, fill: bool, ls: str = "-", z: float = 4) -> None:
+def _draw_window(
+    ax: Axes,
+    x0: int,
+    y0: int,
+    span: int,
+    kernel: int,
+    dilation: int,
+    padded: int,
+    color: str,
+    fill: bool,
+    ls: str = "-",
+    z: float = 4,
+) -> None:
     """One window: filled or outlined, hatched where it spills past the padded input, its taps when dilated."""
     from matplotlib.colors import to_rgba
     from matplotlib.patches import Rectangle
 
     spill = x0 + span > padded or y0 + span > padded
-    ax.add_patch(Rectangle((x0, y0), span, span, facecolor=color if fill else "none", alpha=0.25 if fill else 1,
-                           edgecolor=color, lw=2, ls=ls, zorder=z, hatch="//" if spill else None))
+    ax.add_patch(
+        Rectangle(
+            (x0, y0),
+            span,
+            span,
+            facecolor=color if fill else "none",
+            alpha=0.25 if fill else 1,
+            edgecolor=color,
+            lw=2,
+            ls=ls,
+            zorder=z,
+            hatch="//" if spill else None,
+        )
+    )
     ax.add_patch(Rectangle((x0, y0), span, span, facecolor="none", edgecolor=color, lw=2.2, ls=ls, zorder=z + 0.1))
     if fill and dilation > 1:  # the taps, as one image (one patch per tap is slow for large kernels)
         taps = np.zeros((span, span, 4))
@@ -545,11 +593,27 @@ def _draw_impossible(ax: Axes, span: int, dilation: int, padded: int) -> None:
     from matplotlib.patches import Rectangle
 
     ax.add_patch(Rectangle((0, 0), span, span, facecolor=_RED, alpha=0.2, edgecolor=_RED, lw=2, zorder=4))
-    ax.text(span - 0.3, span - 0.3, f"kernel {span}×{span}" if dilation == 1 else f"dilated kernel {span}×{span}",
-            ha="right", va="bottom", color=_RED, fontsize=10, zorder=7)
+    ax.text(
+        span - 0.3,
+        span - 0.3,
+        f"kernel {span}×{span}" if dilation == 1 else f"dilated kernel {span}×{span}",
+        ha="right",
+        va="bottom",
+        color=_RED,
+        fontsize=10,
+        zorder=7,
+    )
     if padded:
-        ax.text(padded / 2, padded / 2, f"padded input\n{padded}×{padded}", ha="center", va="center",
-                fontsize=9, color="black", zorder=7)
+        ax.text(
+            padded / 2,
+            padded / 2,
+            f"padded input\n{padded}×{padded}",
+            ha="center",
+            va="center",
+            fontsize=9,
+            color="black",
+            zorder=7,
+        )
 
 
 def _wrap(text: str, width: int) -> str:
@@ -563,15 +627,20 @@ def _signed(n: int) -> str:
 
 
 def _title_with_changes(t: Trace, base: Trace) -> str:
-    """"LeNet5 (blog) at 1×32×32: 81,290 parameters (+19,584), 573,348 MACs (−79,452) vs unchanged":
+    """ "LeNet5 (blog) at 1×32×32: 81,290 parameters (+19,584), 573,348 MACs (−79,452) vs unchanged":
     each total with its own change, when it changed."""
     parts = []
-    for what, now, before in (("parameters", t.total_params, base.total_params),
-                              ("MACs", t.total_macs, base.total_macs)):
+    for what, now, before in (
+        ("parameters", t.total_params, base.total_params),
+        ("MACs", t.total_macs, base.total_macs),
+    ):
         parts.append(f"{now:,} {what}" + (f" ({_signed(now - before)})" if now != before else ""))
     changed = t.total_params != base.total_params or t.total_macs != base.total_macs
-    return (f"{t.spec.title} at {'×'.join(map(str, t.input_shape))}: " + ", ".join(parts)
-            + (" vs unchanged" if changed else ""))
+    return (
+        f"{t.spec.title} at {'×'.join(map(str, t.input_shape))}: "
+        + ", ".join(parts)
+        + (" vs unchanged" if changed else "")
+    )
 
 
 def _size_rows(t: Trace) -> List[Row]:
@@ -601,8 +670,10 @@ def plot_layer_sizes(
     names = ["input"] + [r.name for r in rows]
     fig = _new_fig((max(7.0, 0.62 * len(names) + 2.5), 5.4), fig)
     ax_size, ax_par = fig.subplots(2, 1, sharex=True, height_ratios=[1.1, 1])
-    colors = [_ORANGE if n == highlight else (_BLUE if i == 0 or rows[i - 1].kind not in ("linear", "rbf") else "#6baed6")
-              for i, n in enumerate(names)]
+    colors = [
+        _ORANGE if n == highlight else (_BLUE if i == 0 or rows[i - 1].kind not in ("linear", "rbf") else "#6baed6")
+        for i, n in enumerate(names)
+    ]
     before = None if base is None else {r.name: r for r in _size_rows(base)}
     _size_panel(ax_size, t, rows, names, colors, base, before)
     _params_panel(ax_par, rows, names, colors, before)
@@ -611,13 +682,24 @@ def plot_layer_sizes(
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)
     if title is None:
-        title = (_title_with_changes(t, base) if base is not None else
-                 f"{t.spec.title} at {'×'.join(map(str, t.input_shape))}: "
-                 f"{t.total_params:,} parameters, {t.total_macs:,} MACs")
+        title = (
+            _title_with_changes(t, base)
+            if base is not None
+            else f"{t.spec.title} at {'×'.join(map(str, t.input_shape))}: "
+            f"{t.total_params:,} parameters, {t.total_macs:,} MACs"
+        )
     fig.suptitle(_wrap(title, 95), fontsize=10)
     if error:
-        fig.text(0.5, 0.5, _wrap(error, 70), ha="center", va="center", color=_RED, fontsize=11,
-                 bbox=dict(facecolor="white", edgecolor=_RED, alpha=0.95))
+        fig.text(
+            0.5,
+            0.5,
+            _wrap(error, 70),
+            ha="center",
+            va="center",
+            color=_RED,
+            fontsize=11,
+            bbox=dict(facecolor="white", edgecolor=_RED, alpha=0.95),
+        )
     return fig
 
 
@@ -625,29 +707,53 @@ def _height(shape: Sequence[int]) -> int:
     return shape[1] if len(shape) == 3 else 1
 
 
-def _size_panel(ax: Axes, t: Trace, rows: List[Row], names: List[str], colors: List[str],
-                base: Optional[Trace], before: Optional[Dict[str, Row]]) -> None:
+def _size_panel(
+    ax: Axes,
+    t: Trace,
+    rows: List[Row],
+    names: List[str],
+    colors: List[str],
+    base: Optional[Trace],
+    before: Optional[Dict[str, Row]],
+) -> None:
     """Top panel: each map's height, its C×H×W above the bar, the unedited sizes dashed behind."""
     x = np.arange(len(names))
     sizes = [_height(t.input_shape)] + [_height(r.out_shape) for r in rows]
     top = max(sizes)
     if base is not None and before is not None:
         bsizes = [_height(base.input_shape)] + [_height(before[n].out_shape) if n in before else 0 for n in names[1:]]
-        ax.bar(x, bsizes, width=0.8, facecolor="none", edgecolor="0.55", ls="--", lw=1.2, zorder=3,
-               label=f"unchanged ({base.spec.variant})")
+        ax.bar(
+            x,
+            bsizes,
+            width=0.8,
+            facecolor="none",
+            edgecolor="0.55",
+            ls="--",
+            lw=1.2,
+            zorder=3,
+            label=f"unchanged ({base.spec.variant})",
+        )
         top = max(top, max(bsizes))
         ax.legend(fontsize=7, loc="upper right")
     ax.bar(x, sizes, width=0.8, color=colors, zorder=2)
     shapes = [t.input_shape] + [r.out_shape for r in rows]
     for xi, s, shp in zip(x, sizes, shapes):
-        ax.text(xi, s + 0.02 * top, "×".join(str(v) for v in shp), ha="center", va="bottom", fontsize=7,
-                rotation=90 if len(names) > 9 else 0)
+        ax.text(
+            xi,
+            s + 0.02 * top,
+            "×".join(str(v) for v in shp),
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            rotation=90 if len(names) > 9 else 0,
+        )
     ax.set_ylim(0, top * (1.45 if len(names) > 9 else 1.18))
     ax.set_ylabel("map height\n(1 for vectors)")
 
 
-def _params_panel(ax: Axes, rows: List[Row], names: List[str], colors: List[str],
-                  before: Optional[Dict[str, Row]]) -> None:
+def _params_panel(
+    ax: Axes, rows: List[Row], names: List[str], colors: List[str], before: Optional[Dict[str, Row]]
+) -> None:
     """Bottom panel: parameters per layer (symlog), the unedited counts dashed behind."""
     x = np.arange(len(names))
     params = [0] + [r.params for r in rows]
@@ -665,6 +771,7 @@ def _params_panel(ax: Axes, rows: List[Row], names: List[str], colors: List[str]
 
 # --------------------------------------------------------------------------- LeNet-5's own pieces
 
+
 def plot_scaled_tanh(amplitude: float = 1.7159, slope: float = 2 / 3, *, ax: Any = None) -> Any:
     """LeNet-5's squashing function A·tanh(S·a) next to tanh: f(±1) = ±1 and the
     slope is largest over the range the targets live in."""
@@ -674,8 +781,13 @@ def plot_scaled_tanh(amplitude: float = 1.7159, slope: float = 2 / 3, *, ax: Any
     ax.plot(a, amplitude * np.tanh(slope * a), color=_BLUE, lw=2, label=f"{amplitude}·tanh({_fraction(slope)}·a)")
     ax.axhline(amplitude, color=_BLUE, ls=":", lw=1)
     ax.axhline(-amplitude, color=_BLUE, ls=":", lw=1)
-    ax.plot([-1, 1], [amplitude * np.tanh(-slope), amplitude * np.tanh(slope)], "o", color=_ORANGE,
-            label=f"f(±1) = ±{amplitude * np.tanh(slope):.4f}")
+    ax.plot(
+        [-1, 1],
+        [amplitude * np.tanh(-slope), amplitude * np.tanh(slope)],
+        "o",
+        color=_ORANGE,
+        label=f"f(±1) = ±{amplitude * np.tanh(slope):.4f}",
+    )
     ax.axhline(0, color="black", lw=0.6)
     ax.axvline(0, color="black", lw=0.6)
     ax.set_xlabel("a (weighted sum)")

@@ -5,12 +5,25 @@ objects. ``classicnets.lenet5()``/``alexnet()`` build their ``nn.Module`` from
 these, and the tables, widgets and the book's explorer read the same objects.
 Shape comments give ``(C, H, W)`` after each layer at the default input.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Dict, Tuple
 
 from .layers import (
-    Act, ArchitectureError, Conv, Dropout, IntPair, Layer, Linear, LRN, NetSpec, Pool, RBF, pair, whole,
+    Act,
+    ArchitectureError,
+    Conv,
+    Dropout,
+    IntPair,
+    Layer,
+    Linear,
+    LRN,
+    NetSpec,
+    Pool,
+    RBF,
+    pair,
+    whole,
 )
 
 LENET5_VARIANTS = ("blog", "paper", "modern")
@@ -20,9 +33,21 @@ ALEXNET_VARIANTS = ("blog", "paper")
 # reads the S2 maps listed in row o. Maps 0-5 read 3 neighbouring maps, 6-11 read
 # 4 neighbouring maps, 12-14 read 4 non-neighbouring maps, 15 reads all 6.
 C3_TABLE: Tuple[Tuple[int, ...], ...] = (
-    (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (0, 4, 5), (0, 1, 5),
-    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (0, 3, 4, 5), (0, 1, 4, 5), (0, 1, 2, 5),
-    (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),
+    (0, 1, 2),
+    (1, 2, 3),
+    (2, 3, 4),
+    (3, 4, 5),
+    (0, 4, 5),
+    (0, 1, 5),
+    (0, 1, 2, 3),
+    (1, 2, 3, 4),
+    (2, 3, 4, 5),
+    (0, 3, 4, 5),
+    (0, 1, 4, 5),
+    (0, 1, 2, 5),
+    (0, 1, 3, 4),
+    (1, 2, 4, 5),
+    (0, 2, 3, 5),
     (0, 1, 2, 3, 4, 5),
 )
 
@@ -60,37 +85,37 @@ def lenet5_spec(
     if variant in ("blog", "modern"):
         act, pool = ("tanh", "avg") if variant == "blog" else ("relu", "max")
         features = (
-            Conv("conv1", out_channels=6, kernel=5),    # (6, 28, 28)
+            Conv("conv1", out_channels=6, kernel=5),  # (6, 28, 28)
             Act("act1", act),
-            Pool("pool1", op=pool, kernel=2),           # (6, 14, 14)
-            Conv("conv2", out_channels=16, kernel=5),   # (16, 10, 10)
+            Pool("pool1", op=pool, kernel=2),  # (6, 14, 14)
+            Conv("conv2", out_channels=16, kernel=5),  # (16, 10, 10)
             Act("act2", act),
-            Pool("pool2", op=pool, kernel=2),           # (16, 5, 5) -> flatten: 400
+            Pool("pool2", op=pool, kernel=2),  # (16, 5, 5) -> flatten: 400
         )
         classifier = (
-            Linear("fc1", out_features=120),            # (120,)
+            Linear("fc1", out_features=120),  # (120,)
             Act("act3", act),
-            Linear("fc2", out_features=84),             # (84,)
+            Linear("fc2", out_features=84),  # (84,)
             Act("act4", act),
-            Linear("fc3", out_features=num_classes),    # (10,) logits
+            Linear("fc3", out_features=num_classes),  # (10,) logits
         )
         return NetSpec("LeNet5", variant, shape, features, classifier)
     features = (
-        Conv("C1", out_channels=6, kernel=5),                   # (6, 28, 28)
+        Conv("C1", out_channels=6, kernel=5),  # (6, 28, 28)
         Act("squash1", "scaled_tanh"),
-        Pool("S2", op="subsample", kernel=2),                   # (6, 14, 14)
+        Pool("S2", op="subsample", kernel=2),  # (6, 14, 14)
         Act("squash2", "scaled_tanh"),
         Conv("C3", out_channels=16, kernel=5, table=C3_TABLE),  # (16, 10, 10)
         Act("squash3", "scaled_tanh"),
-        Pool("S4", op="subsample", kernel=2),                   # (16, 5, 5)
+        Pool("S4", op="subsample", kernel=2),  # (16, 5, 5)
         Act("squash4", "scaled_tanh"),
-        Conv("C5", out_channels=120, kernel=5),                 # (120, 1, 1)
+        Conv("C5", out_channels=120, kernel=5),  # (120, 1, 1)
         Act("squash5", "scaled_tanh"),
     )
     classifier = (
-        Linear("F6", out_features=84),                          # (84,)
+        Linear("F6", out_features=84),  # (84,)
         Act("squash6", "scaled_tanh"),
-        RBF("output", out_features=num_classes),                # (10,) −distances as logits
+        RBF("output", out_features=num_classes),  # (10,) −distances as logits
     )
     return NetSpec("LeNet5", variant, shape, features, classifier)
 
@@ -120,30 +145,30 @@ def alexnet_spec(
         return (LRN(name, size=5, alpha=1e-4, beta=0.75, k=2.0),) if paper else ()
 
     features = (
-        Conv("conv1", out_channels=96, kernel=11, stride=4),         # (96, 55, 55)
+        Conv("conv1", out_channels=96, kernel=11, stride=4),  # (96, 55, 55)
         Act("relu1", "relu"),
         *norm("norm1"),
-        Pool("pool1", op="max", kernel=3, stride=2),                 # (96, 27, 27)
+        Pool("pool1", op="max", kernel=3, stride=2),  # (96, 27, 27)
         Conv("conv2", out_channels=256, kernel=5, padding=2, groups=g),  # (256, 27, 27)
         Act("relu2", "relu"),
         *norm("norm2"),
-        Pool("pool2", op="max", kernel=3, stride=2),                 # (256, 13, 13)
-        Conv("conv3", out_channels=384, kernel=3, padding=1),        # (384, 13, 13)
+        Pool("pool2", op="max", kernel=3, stride=2),  # (256, 13, 13)
+        Conv("conv3", out_channels=384, kernel=3, padding=1),  # (384, 13, 13)
         Act("relu3", "relu"),
         Conv("conv4", out_channels=384, kernel=3, padding=1, groups=g),  # (384, 13, 13)
         Act("relu4", "relu"),
         Conv("conv5", out_channels=256, kernel=3, padding=1, groups=g),  # (256, 13, 13)
         Act("relu5", "relu"),
-        Pool("pool3", op="max", kernel=3, stride=2),                 # (256, 6, 6) -> flatten: 9216
+        Pool("pool3", op="max", kernel=3, stride=2),  # (256, 6, 6) -> flatten: 9216
     )
     classifier = (
         Dropout("drop1", p=dropout),
-        Linear("fc1", out_features=4096),                            # (4096,)
+        Linear("fc1", out_features=4096),  # (4096,)
         Act("relu6", "relu"),
         Dropout("drop2", p=dropout),
-        Linear("fc2", out_features=4096),                            # (4096,)
+        Linear("fc2", out_features=4096),  # (4096,)
         Act("relu7", "relu"),
-        Linear("fc3", out_features=num_classes),                     # (1000,) logits
+        Linear("fc3", out_features=num_classes),  # (1000,) logits
     )
     return NetSpec("AlexNet", variant, shape, features, classifier)
 

@@ -25,6 +25,7 @@ current picture to the usual widget view, so a page rendered without a
 kernel (the book) still shows the default picture, while Jupyter and Colab
 show the live widget.
 """
+
 from __future__ import annotations
 
 import base64
@@ -37,8 +38,19 @@ from matplotlib.figure import Figure
 
 from .arithmetic import ArchitectureError, Trace, conv_output_size, pool_output_size, trace
 from .explorer import (
-    GEOMETRY, GEOMETRY_LIMITS, INPUT_LIMITS, SettingValue, baseline, check_refusal, check_value, edit_input, edit_layer,
-    editable_layers, outcome, slider_values, summary_rows,
+    GEOMETRY,
+    GEOMETRY_LIMITS,
+    INPUT_LIMITS,
+    SettingValue,
+    baseline,
+    check_refusal,
+    check_value,
+    edit_input,
+    edit_layer,
+    editable_layers,
+    outcome,
+    slider_values,
+    summary_rows,
 )
 from .layers import NetSpec, flag
 from .plots import SIZE_KINDS, fig_to_png, plot_kernel_placement, plot_layer_sizes
@@ -144,6 +156,7 @@ class PictureWidget(W.VBox):
 
 # =========================================================================== one layer
 
+
 class ConvLayerWidget(PictureWidget):
     """One convolution or pooling layer on a square input.
 
@@ -158,13 +171,23 @@ class ConvLayerWidget(PictureWidget):
 
     figsize = (5.2, 5.6)
 
-    def __init__(self, size: int = 7, kernel: int = 3, stride: int = 2, padding: int = 1, dilation: int = 1,
-                 kind: str = "conv", ceil_mode: bool = False) -> None:  # checked by set(): bad values are shown
+    def __init__(
+        self,
+        size: int = 7,
+        kernel: int = 3,
+        stride: int = 2,
+        padding: int = 1,
+        dilation: int = 1,
+        kind: str = "conv",
+        ceil_mode: bool = False,
+    ) -> None:  # checked by set(): bad values are shown
         super().__init__()
         slider = dict(continuous_update=False, style=_STYLE, layout=W.Layout(width="340px"))
-        self.kind = W.ToggleButtons(options=[("convolution", "conv"), ("max pooling", "max"),
-                                             ("average pooling", "avg")], value="conv",
-                                    style={"button_width": "120px"})
+        self.kind = W.ToggleButtons(
+            options=[("convolution", "conv"), ("max pooling", "max"), ("average pooling", "avg")],
+            value="conv",
+            style={"button_width": "120px"},
+        )
         self.size = W.IntSlider(value=7, min=1, max=64, description="input size", **slider)
         self.kernel = W.IntSlider(value=3, min=1, max=15, description="kernel", **slider)
         self.stride = W.IntSlider(value=1, min=1, max=8, description="stride", **slider)
@@ -178,23 +201,42 @@ class ConvLayerWidget(PictureWidget):
         self.out: Optional[int] = None
         self.error: Optional[str] = None
         self.refused: Optional[str] = None
-        controls = W.VBox([self.kind, self.size, self.kernel, self.stride, self.padding, self.dilation,
-                           self.ceil_mode, W.HBox([W.Label("output size:"), self.output_size]),
-                           self.formula, self.torch_check, self.message],
-                          layout=W.Layout(min_width="360px"))
+        controls = W.VBox(
+            [
+                self.kind,
+                self.size,
+                self.kernel,
+                self.stride,
+                self.padding,
+                self.dilation,
+                self.ceil_mode,
+                W.HBox([W.Label("output size:"), self.output_size]),
+                self.formula,
+                self.torch_check,
+                self.message,
+            ],
+            layout=W.Layout(min_width="360px"),
+        )
         self.children = [W.HBox([controls, self.image], layout=W.Layout(flex_flow="row wrap"))]
         for control in (self.kind, self.size, self.kernel, self.stride, self.padding, self.dilation, self.ceil_mode):
             control.observe(self._on_change, names="value")
-        self.set(size=size, kernel=kernel, stride=stride, padding=padding, dilation=dilation, kind=kind,
-                 ceil_mode=ceil_mode)
+        self.set(
+            size=size, kernel=kernel, stride=stride, padding=padding, dilation=dilation, kind=kind, ceil_mode=ceil_mode
+        )
 
     # -- state
     @property
     def values(self) -> Dict[str, Union[int, str, bool]]:
         """The current settings as a dict (the arguments of :meth:`set`)."""
-        return {"kind": self.kind.value, "size": self.size.value, "kernel": self.kernel.value,
-                "stride": self.stride.value, "padding": self.padding.value, "dilation": self.dilation.value,
-                "ceil_mode": self.ceil_mode.value}
+        return {
+            "kind": self.kind.value,
+            "size": self.size.value,
+            "kernel": self.kernel.value,
+            "stride": self.stride.value,
+            "padding": self.padding.value,
+            "dilation": self.dilation.value,
+            "ceil_mode": self.ceil_mode.value,
+        }
 
     def set(self, **values: Union[int, str, bool]) -> "ConvLayerWidget":
         """Change several settings at once, then update. A value that cannot be used (an unknown
@@ -252,7 +294,7 @@ class ConvLayerWidget(PictureWidget):
         n, k, s, p, d = v["size"], v["kernel"], v["stride"], v["padding"], v["dilation"]
         num = n + 2 * p - d * (k - 1) - 1
         lo, hi = ("⌈", "⌉") if ceil else ("⌊", "⌋")
-        text = (f"{lo}({n} + 2·{p} − {d}·({k} − 1) − 1) / {s}{hi} + 1 = {lo}{num}/{s}{hi} + 1")
+        text = f"{lo}({n} + 2·{p} − {d}·({k} − 1) − 1) / {s}{hi} + 1 = {lo}{num}/{s}{hi} + 1"
         if num >= 0 and s >= 1:
             value = (-(-num // s) if ceil else num // s) + 1
             text += f" = {value}"
@@ -292,13 +334,24 @@ class ConvLayerWidget(PictureWidget):
         error = None
         if v["kind"] == "avg" and dilation != 1:
             error = "pool: average pooling has no dilation: use dilation 1"
-        plot_kernel_placement(v["size"], v["kernel"], v["stride"], v["padding"], dilation, pool=pool,
-                              ceil_mode=v["ceil_mode"] and pool, ax=fig.add_subplot(), error=error)
+        plot_kernel_placement(
+            v["size"],
+            v["kernel"],
+            v["stride"],
+            v["padding"],
+            dilation,
+            pool=pool,
+            ceil_mode=v["ceil_mode"] and pool,
+            ax=fig.add_subplot(),
+            error=error,
+        )
 
     def _describe(self) -> str:
         v = self.values
-        return (f"{v['kind']} input {v['size']}, kernel {v['kernel']}, stride {v['stride']}, padding {v['padding']}, "
-                f"dilation {v['dilation']} → output {self.output_size.value}")
+        return (
+            f"{v['kind']} input {v['size']}, kernel {v['kernel']}, stride {v['stride']}, padding {v['padding']}, "
+            f"dilation {v['dilation']} → output {self.output_size.value}"
+        )
 
 
 #: Highest value each slider of :class:`ConvLayerWidget` takes: one update (PyTorch check and
@@ -318,8 +371,9 @@ def conv_setting(name: str, value: object, layer: str = "conv") -> Union[int, st
     if name == "ceil_mode":
         return flag(value, "ceil_mode", layer)
     if name not in CONV_LIMITS:
-        raise ArchitectureError(layer, f"unknown setting {name!r}: settings are kind, ceil_mode, "
-                                      f"{', '.join(CONV_LIMITS)}")
+        raise ArchitectureError(
+            layer, f"unknown setting {name!r}: settings are kind, ceil_mode, {', '.join(CONV_LIMITS)}"
+        )
     return check_value(name, value, CONV_LIMITS[name], layer)
 
 
@@ -329,6 +383,7 @@ def conv_layer_widget(**values: Union[int, str, bool]) -> ConvLayerWidget:
 
 
 # =========================================================================== whole network
+
 
 class NetworkExplorer(PictureWidget):
     """A whole network, described once, with one layer's geometry under your control.
@@ -352,8 +407,15 @@ class NetworkExplorer(PictureWidget):
 
     figsize = (8.0, 5.4)
 
-    def __init__(self, net: str = "lenet5", variant: Optional[str] = None, layer: Optional[str] = None,
-                 *, spec: Optional[NetSpec] = None, **values: SettingValue) -> None:
+    def __init__(
+        self,
+        net: str = "lenet5",
+        variant: Optional[str] = None,
+        layer: Optional[str] = None,
+        *,
+        spec: Optional[NetSpec] = None,
+        **values: SettingValue,
+    ) -> None:
         super().__init__()
         self._networks = _network_table(spec)
         if spec is not None:
@@ -374,8 +436,12 @@ class NetworkExplorer(PictureWidget):
 
     def _build_controls(self, net: str) -> None:
         slider = dict(continuous_update=False, style=_STYLE, layout=W.Layout(width="320px"))
-        self.net = W.Dropdown(options=[(label, key) for key, (label, _, _) in self._networks.items()], value=net,
-                              description="network", style=_STYLE)
+        self.net = W.Dropdown(
+            options=[(label, key) for key, (label, _, _) in self._networks.items()],
+            value=net,
+            description="network",
+            style=_STYLE,
+        )
         self.variant = W.Dropdown(options=list(self._networks[net][1]), description="variant", style=_STYLE)
         self.layer = W.Dropdown(options=[], description="layer", style=_STYLE)
         self.kernel = W.IntSlider(value=1, min=1, max=15, description="kernel", **slider)
@@ -384,14 +450,27 @@ class NetworkExplorer(PictureWidget):
         lo, hi = self._networks[net][2]
         self.input_size = W.IntSlider(value=lo, min=lo, max=hi, description="input size", **slider)
         self.reset_button = W.Button(description="reset", icon="undo", layout=W.Layout(width="100px"))
-        self.check_button = W.Button(description="build & check", icon="play", button_style="info",
-                                     layout=W.Layout(width="150px"))
+        self.check_button = W.Button(
+            description="build & check", icon="play", button_style="info", layout=W.Layout(width="150px")
+        )
         self.message = W.HTML(value="")
         self.summary = W.HTML(value="")
         self.check_result = W.HTML(value="")
-        controls = W.VBox([self.net, self.variant, self.layer, self.kernel, self.stride, self.padding,
-                           self.input_size, W.HBox([self.reset_button, self.check_button]),
-                           self.message, self.check_result], layout=W.Layout(min_width="340px"))
+        controls = W.VBox(
+            [
+                self.net,
+                self.variant,
+                self.layer,
+                self.kernel,
+                self.stride,
+                self.padding,
+                self.input_size,
+                W.HBox([self.reset_button, self.check_button]),
+                self.message,
+                self.check_result,
+            ],
+            layout=W.Layout(min_width="340px"),
+        )
         self.children = [W.HBox([controls, self.summary], layout=W.Layout(flex_flow="row wrap")), self.image]
 
     def _observe(self) -> None:
@@ -421,8 +500,9 @@ class NetworkExplorer(PictureWidget):
         return variants[variant]  # type: ignore[return-value]
 
     # -- choosing a network
-    def load(self, net: str, variant: Optional[str] = None, layer: Optional[str] = None,
-             **values: SettingValue) -> "NetworkExplorer":
+    def load(
+        self, net: str, variant: Optional[str] = None, layer: Optional[str] = None, **values: SettingValue
+    ) -> "NetworkExplorer":
         """Start afresh from ``spec_for(net, variant)``; optionally select ``layer`` and ``set(**values)``."""
         return self.set(net=net, variant=variant or self._first_variant(net), layer=layer, _fresh=True, **values)
 
@@ -454,8 +534,9 @@ class NetworkExplorer(PictureWidget):
         Changing ``net``/``variant`` starts from that network afresh. A value that
         cannot be used is left out and its message shown (``refused``); nothing raises."""
         fresh = bool(values.pop("_fresh", False))
-        refusals = [f"unknown setting {name!r}: settings are {', '.join(SETTINGS)}" for name in values
-                    if name not in SETTINGS]
+        refusals = [
+            f"unknown setting {name!r}: settings are {', '.join(SETTINGS)}" for name in values if name not in SETTINGS
+        ]
         with self._quiet():
             started = self._set_network(values.get("net"), values.get("variant"), refusals, fresh)
             layer = values.get("layer")
@@ -492,8 +573,9 @@ class NetworkExplorer(PictureWidget):
             return False
         names = list(self.layer.options)
         if layer not in names:
-            refusals.append(f"{self.spec.title} has no convolution or pooling layer {layer!r}; "
-                            f"pick one of {', '.join(names)}")
+            refusals.append(
+                f"{self.spec.title} has no convolution or pooling layer {layer!r}; pick one of {', '.join(names)}"
+            )
             return False
         self.layer.value = layer
         self._show_layer()
@@ -539,8 +621,10 @@ class NetworkExplorer(PictureWidget):
     def _summary_html(self) -> str:
         base = trace(self.base)
         if self.trace is None:
-            return (f"<b>{_esc(self.spec.title)}</b>: no table, the network cannot run as set "
-                    f"(unchanged it has {base.total_params:,} parameters).")
+            return (
+                f"<b>{_esc(self.spec.title)}</b>: no table, the network cannot run as set "
+                f"(unchanged it has {base.total_params:,} parameters)."
+            )
         head = "<tr><th>layer</th><th>output</th><th>parameters</th><th>change</th></tr>"
         lines = [f"<tr><td>input</td><td>{'×'.join(map(str, self.trace.input_shape))}</td><td></td><td></td></tr>"]
         for r in summary_rows(self.trace, base, SIZE_KINDS):
@@ -548,12 +632,16 @@ class NetworkExplorer(PictureWidget):
             shape = "×".join(map(str, r.shape))
             shape = f"<b>{shape}</b>" if r.shape_changed else shape
             delta = "" if not r.delta else f"{r.delta:+,}"
-            lines.append(f"<tr{style}><td>{_esc(r.name)}</td><td>{shape}</td><td style='text-align:right'>"
-                         f"{r.params:,}</td><td style='text-align:right'>{delta}</td></tr>")
+            lines.append(
+                f"<tr{style}><td>{_esc(r.name)}</td><td>{shape}</td><td style='text-align:right'>"
+                f"{r.params:,}</td><td style='text-align:right'>{delta}</td></tr>"
+            )
         total = self.trace.total_params
         d = total - base.total_params
-        lines.append(f"<tr><td><b>total</b></td><td></td><td style='text-align:right'><b>{total:,}</b></td>"
-                     f"<td style='text-align:right'>{'' if d == 0 else f'{d:+,}'}</td></tr>")
+        lines.append(
+            f"<tr><td><b>total</b></td><td></td><td style='text-align:right'><b>{total:,}</b></td>"
+            f"<td style='text-align:right'>{'' if d == 0 else f'{d:+,}'}</td></tr>"
+        )
         return f"<table style='font-size:90%'>{head}{''.join(lines)}</table>"
 
     def _draw(self, fig: Figure) -> None:
@@ -563,8 +651,13 @@ class NetworkExplorer(PictureWidget):
             return
         shown = before or trace(self.base)  # the unedited network with the message over it
         size = "×".join(map(str, shown.input_shape))
-        plot_layer_sizes(shown, highlight=self.layer.value, error=self.error, fig=fig,
-                         title=f"{self.spec.title}: impossible as set (drawn unedited, at {size})")
+        plot_layer_sizes(
+            shown,
+            highlight=self.layer.value,
+            error=self.error,
+            fig=fig,
+            title=f"{self.spec.title}: impossible as set (drawn unedited, at {size})",
+        )
 
     # -- the real module
     def check(self, batch: int = 1) -> bool:
@@ -591,8 +684,9 @@ class NetworkExplorer(PictureWidget):
     def _describe(self) -> str:
         if self.trace is None:
             return f"{self.spec.title}: {self.error}"
-        return (f"{self.spec.title} at {'×'.join(map(str, self.spec.input_shape))}: "
-                f"{self.trace.total_params:,} parameters")
+        return (
+            f"{self.spec.title} at {'×'.join(map(str, self.spec.input_shape))}: {self.trace.total_params:,} parameters"
+        )
 
 
 SETTINGS = ("net", "variant", "layer", "kernel", "stride", "padding", "input_size")
@@ -601,8 +695,9 @@ NetworkTable = Dict[str, Tuple[str, Dict[str, Optional[NetSpec]], Tuple[int, int
 
 def _network_table(spec: Optional[NetSpec]) -> NetworkTable:
     """key -> (label, {variant: spec or None until first picked}, input-size slider range)."""
-    table: NetworkTable = {key: (label, {v: None for v in variants}, rng)
-                           for key, (label, variants, rng) in NETWORKS.items()}
+    table: NetworkTable = {
+        key: (label, {v: None for v in variants}, rng) for key, (label, variants, rng) in NETWORKS.items()
+    }
     if spec is not None:  # any other description: offered as one more network
         size = spec.input_shape[1]
         table["custom"] = (spec.name, {spec.variant: spec}, (max(1, size // 4), max(2 * size, 8)))
@@ -633,8 +728,9 @@ def _run_module(spec: NetSpec, batch: int) -> Tuple[Dict[str, Tuple[int, ...]], 
     hooks = []
     for block in (model.features, model.classifier):
         for name, module in block.named_children():
-            hooks.append(module.register_forward_hook(
-                lambda _m, _i, o, name=name: seen.__setitem__(name, tuple(o.shape[1:]))))
+            hooks.append(
+                module.register_forward_hook(lambda _m, _i, o, name=name: seen.__setitem__(name, tuple(o.shape[1:])))
+            )
     try:
         with torch.no_grad():
             out = model(torch.zeros(batch, *spec.input_shape))
@@ -644,20 +740,32 @@ def _run_module(spec: NetSpec, batch: int) -> Tuple[Dict[str, Tuple[int, ...]], 
     return seen, tuple(out.shape), sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def _verdict(shapes: Dict[str, Tuple[Tuple[int, ...], Tuple[int, ...]]], params: int, counted: int,
-             out: Tuple[int, ...]) -> Tuple[bool, str]:
-    bad = [f"{n}: traced {'×'.join(map(str, t))}, ran {'×'.join(map(str, s))}" for n, (t, s) in shapes.items() if t != s]
+def _verdict(
+    shapes: Dict[str, Tuple[Tuple[int, ...], Tuple[int, ...]]], params: int, counted: int, out: Tuple[int, ...]
+) -> Tuple[bool, str]:
+    bad = [
+        f"{n}: traced {'×'.join(map(str, t))}, ran {'×'.join(map(str, s))}" for n, (t, s) in shapes.items() if t != s
+    ]
     if bad:
         return False, "the forward pass disagrees with the arithmetic — " + "; ".join(bad)
     if params != counted:
-        return False, (f"shapes agree, but the module has {params:,} trainable parameters where the arithmetic "
-                       f"counts {counted:,}")
-    return True, (f"built and ran: all {len(shapes)} layers give the traced shapes; output "
-                  f"{out}, {params:,} trainable parameters as counted")
+        return False, (
+            f"shapes agree, but the module has {params:,} trainable parameters where the arithmetic counts {counted:,}"
+        )
+    return True, (
+        f"built and ran: all {len(shapes)} layers give the traced shapes; output "
+        f"{out}, {params:,} trainable parameters as counted"
+    )
 
 
-def network_explorer(net: str = "lenet5", variant: Optional[str] = None, layer: Optional[str] = None,
-                     *, spec: Optional[NetSpec] = None, **values: SettingValue) -> NetworkExplorer:
+def network_explorer(
+    net: str = "lenet5",
+    variant: Optional[str] = None,
+    layer: Optional[str] = None,
+    *,
+    spec: Optional[NetSpec] = None,
+    **values: SettingValue,
+) -> NetworkExplorer:
     """``NetworkExplorer(net, variant, layer, spec=None, **values)``; e.g.
     ``network_explorer("alexnet", "paper", layer="conv1", kernel=7)``, or
     ``network_explorer(spec=spec_from_module(torchvision.models.alexnet(), (3, 224, 224)))``

@@ -1,5 +1,6 @@
 """classicnets.arithmetic: sizes are refused, never truncated; the traced tables (PyTorch equality is in
 test_arithmetic_properties.py and test_network_properties.py)."""
+
 from __future__ import annotations
 
 import math

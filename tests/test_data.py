@@ -1,4 +1,5 @@
 """classicnets.data: finding, checking, decoding and shaping Fashion-MNIST / MNIST."""
+
 from __future__ import annotations
 
 import gzip
@@ -55,7 +56,9 @@ def tiny_blobs(seed: int = 0) -> Dict[str, bytes]:
 def info_for(blobs: Dict[str, bytes], *, system_dirs=(), urls=("http://example.invalid/fashion/",)) -> D.DatasetInfo:
     """FASHION_MNIST with the checksum table replaced by that of ``blobs``."""
     specs = {
-        f: D.FileSpec(f, f"fake {f}", md5=hashlib.md5(b).hexdigest(), sha256=hashlib.sha256(gzip.decompress(b)).hexdigest())
+        f: D.FileSpec(
+            f, f"fake {f}", md5=hashlib.md5(b).hexdigest(), sha256=hashlib.sha256(gzip.decompress(b)).hexdigest()
+        )
         for f, b in blobs.items()
     }
     return replace(
@@ -156,7 +159,9 @@ def test_real_pad_unnormalised_and_cached(isolated):
     assert float(ds.x_train[:, :, :2].abs().max()) == 0.0
     # decoded arrays are cached: the same array object comes back
     spec = D.FASHION_MNIST.train_images
-    assert D.read_idx(DEBIAN / spec.filename, spec, D.FASHION_MNIST) is D.read_idx(DEBIAN / spec.filename, spec, D.FASHION_MNIST)
+    assert D.read_idx(DEBIAN / spec.filename, spec, D.FASHION_MNIST) is D.read_idx(
+        DEBIAN / spec.filename, spec, D.FASHION_MNIST
+    )
 
 
 # --------------------------------------------------------------------------- shapes
@@ -464,7 +469,9 @@ def test_download_success_then_no_network_needed(fake, isolated, monkeypatch):
 
 def test_download_interrupted_midstream_leaves_no_partial_file(fake, isolated, monkeypatch):
     monkeypatch.setattr(D, "_DOWNLOAD_BLOCK", 64)
-    monkeypatch.setattr(D, "_open_url", lambda url, timeout=30.0: FakeResponse(fake[url.rsplit("/", 1)[1]], fail_after=200))
+    monkeypatch.setattr(
+        D, "_open_url", lambda url, timeout=30.0: FakeResponse(fake[url.rsplit("/", 1)[1]], fail_after=200)
+    )
     with pytest.raises(D.DatasetNotFoundError, match="connection reset mid-download"):
         D.load_fashion_mnist(progress=False)
     cache = D.user_cache_dir("fashion-mnist")

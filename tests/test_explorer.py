@@ -4,6 +4,7 @@ The browser tests (tests/test_browser.py, marker ``browser``) drive it in Chromi
 HTML is checked in Python, and, where ``node`` is installed, the JavaScript arithmetic is
 compared with Python's on the same random cases without a browser.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,19 @@ import pytest
 
 from classicnets.arithmetic import ArchitectureError, trace
 from classicnets.explorer import (
-    CHECK_BUDGET_BYTES, check_memory, check_refusal, check_value, edit_input, edit_layer, editable_layers,
-    explorer_html, explorer_js, outcome, slider_values, spec_payload, summary_rows,
+    CHECK_BUDGET_BYTES,
+    check_memory,
+    check_refusal,
+    check_value,
+    edit_input,
+    edit_layer,
+    editable_layers,
+    explorer_html,
+    explorer_js,
+    outcome,
+    slider_values,
+    spec_payload,
+    summary_rows,
 )
 from classicnets.specs import alexnet_spec, all_specs, lenet5_spec
 from conftest import JS_RESULTS, REPO, compare_results
@@ -115,8 +127,12 @@ def test_javascript_matches_python_under_node(explorer_cases, tmp_path: Path):
     )
     script = REPO / "classicnets" / "assets" / "explorer.js"
     proc = subprocess.run(
-        ["node", str(harness), str(script)], input=json.dumps([{"spec": c["spec"]} for c in explorer_cases]),
-        capture_output=True, text=True, timeout=120, check=True,
+        ["node", str(harness), str(script)],
+        input=json.dumps([{"spec": c["spec"]} for c in explorer_cases]),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     problems = compare_results(explorer_cases, json.loads(proc.stdout))
     assert not problems, f"{len(problems)} of {len(explorer_cases)} differ:\n" + "\n".join(problems[:15])
@@ -127,20 +143,27 @@ def test_javascript_refuses_a_duplicate_table_entry_like_python(tmp_path: Path):
     from classicnets.layers import NetSpec
 
     d = lenet5_spec("paper").to_dict()
-    next(l for l in d["features"] if l["name"] == "C3")["table"][2] = [2, 3, 3]
+    next(x for x in d["features"] if x["name"] == "C3")["table"][2] = [2, 3, 3]
     with pytest.raises(ArchitectureError) as err:
         NetSpec.from_dict(d)
     harness = tmp_path / "table.js"
-    harness.write_text("const api = require(process.argv[2]);\n"
-                       "console.log(api.traceResult(JSON.parse(process.argv[3])).error);\n", encoding="utf-8")
+    harness.write_text(
+        "const api = require(process.argv[2]);\nconsole.log(api.traceResult(JSON.parse(process.argv[3])).error);\n",
+        encoding="utf-8",
+    )
     script = REPO / "classicnets" / "assets" / "explorer.js"
-    proc = subprocess.run(["node", str(harness), str(script), json.dumps(d)], capture_output=True, text=True,
-                          timeout=60, check=True)
-    assert proc.stdout.strip() == str(err.value) == (
-        "C3: connection table row 2 (2, 3, 3) lists input map 3 twice: list each input map once per row")
+    proc = subprocess.run(
+        ["node", str(harness), str(script), json.dumps(d)], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert (
+        proc.stdout.strip()
+        == str(err.value)
+        == ("C3: connection table row 2 (2, 3, 3) lists input map 3 twice: list each input map once per row")
+    )
 
 
 # ------------------------------------------------------------------ the explorer's logic, without a widget
+
 
 def test_sliders_show_a_layer_as_numbers():
     spec = lenet5_spec().with_layer("conv1", kernel=(3, 5), padding="same")
@@ -170,10 +193,16 @@ def test_edit_input_keeps_channels_and_is_a_no_op_when_unchanged():
     assert edit_input(spec, 224).input_shape == (3, 224, 224)
 
 
-@pytest.mark.parametrize("value, words", [
-    ("3", "conv1: kernel must be a whole number, got '3'"), (2.5, "got 2.5"), (None, "got None"),
-    (True, "got True"), (65, "conv1: kernel 65 is more than the widget draws (at most 64)"),
-])
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        ("3", "conv1: kernel must be a whole number, got '3'"),
+        (2.5, "got 2.5"),
+        (None, "got None"),
+        (True, "got True"),
+        (65, "conv1: kernel 65 is more than the widget draws (at most 64)"),
+    ],
+)
 def test_check_value_refuses_with_the_fix(value, words):
     with pytest.raises(ArchitectureError, match=words.replace("(", r"\(").replace(")", r"\)")):
         check_value("kernel", value, 64, "conv1")
@@ -193,8 +222,9 @@ def test_outcome_and_summary_rows():
 
 def test_check_memory_counts_parameters_and_activations():
     t = trace(lenet5_spec())
-    acts = 32 * 32 + sum(r.out_shape[0] * (r.out_shape[1] * r.out_shape[2] if len(r.out_shape) == 3 else 1)
-                         for r in t.rows)
+    acts = 32 * 32 + sum(
+        r.out_shape[0] * (r.out_shape[1] * r.out_shape[2] if len(r.out_shape) == 3 else 1) for r in t.rows
+    )
     assert check_memory(t) == 4 * (2 * 61_706 + acts)
     assert check_refusal(t) is None
     big = trace(alexnet_spec(input_size=512))

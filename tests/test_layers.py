@@ -1,4 +1,5 @@
 """classicnets.layers: values are checked where they enter, and the plain-Python layering holds."""
+
 from __future__ import annotations
 
 import math
@@ -19,7 +20,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "classicnets"
 NOT_WHOLE = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).filter(lambda x: not (math.isfinite(x) and x.is_integer())),
     st.floats(min_value=-1e6, max_value=1e6).filter(lambda x: x.is_integer()),  # 3.0 is a float, not a size
-    st.text(max_size=4), st.none(), st.booleans(),
+    st.text(max_size=4),
+    st.none(),
+    st.booleans(),
 )
 
 
@@ -47,7 +50,10 @@ def test_conv_and_pool_refuse_non_integer_sizes(field, value):
 def test_the_message_gives_the_fix():
     with pytest.raises(ArchitectureError) as err:
         Conv("conv1", kernel=5.0)
-    assert str(err.value) == "conv1: kernel must be a whole number, got 5.0 (a float): use an int such as kernel=3 (write 5)"
+    assert (
+        str(err.value)
+        == "conv1: kernel must be a whole number, got 5.0 (a float): use an int such as kernel=3 (write 5)"
+    )
     with pytest.raises(ArchitectureError, match=r"got '3' \(a str\).*\(write 3 without quotes\)"):
         Conv("conv1", stride="3")
 

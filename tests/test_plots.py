@@ -1,4 +1,5 @@
 """The pictures: each draws without error, returns a figure, and shows what it says."""
+
 from __future__ import annotations
 
 import matplotlib
@@ -42,8 +43,9 @@ def test_fig_to_png_works_on_unmanaged_figures():
 
 def test_image_grid_titles_labels_and_marks_mistakes():
     x = torch.rand(6, 1, 8, 8)
-    fig = plots.image_grid(x, torch.tensor([0, 1, 2, 0, 1, 2]), ["a", "b", "c"],
-                           predictions=torch.tensor([0, 1, 0, 0, 1, 2]), ncols=3)
+    fig = plots.image_grid(
+        x, torch.tensor([0, 1, 2, 0, 1, 2]), ["a", "b", "c"], predictions=torch.tensor([0, 1, 0, 0, 1, 2]), ncols=3
+    )
     assert len(fig.axes) == 6
     assert fig.axes[0].get_title() == "a\n→ a"
     assert fig.axes[2].get_title() == "c\n→ a"
@@ -65,7 +67,7 @@ def test_training_curves_one_and_many_runs():
     fig = plots.training_curves(_history([0.5, 0.7]))
     assert len(fig.axes) == 2
     fig = plots.training_curves({"blog": _history([0.5, 0.7]), "modern": _history([0.6, 0.8, 0.9])})
-    labels = [l.get_label() for l in fig.axes[1].get_lines()]
+    labels = [line.get_label() for line in fig.axes[1].get_lines()]
     assert "blog: test" in labels and "modern: test" in labels
     assert list(fig.axes[1].get_lines()[-1].get_ydata()) == [0.6, 0.8, 0.9]
 
@@ -171,7 +173,7 @@ def test_layer_sizes_alexnet_and_error_banner():
 
 def test_scaled_tanh_and_c3_table():
     fig = plots.plot_scaled_tanh()
-    labels = [l.get_label() for l in fig.axes[0].get_lines()]
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
     assert "1.7159·tanh(2/3·a)" in labels
     fig = plots.plot_c3_table()
     image = fig.axes[0].images[0].get_array()

@@ -1,4 +1,5 @@
 """classicnets.specs: the constructors' arguments are checked at the boundary."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The widgets, driven without a browser: change a value, read what they show."""
+
 from __future__ import annotations
 
 import base64
@@ -13,7 +14,12 @@ import pytest
 from classicnets.arithmetic import trace
 from classicnets.specs import alexnet_spec, lenet5_spec
 from classicnets.widgets import (
-    ConvLayerWidget, NetworkExplorer, conv_layer_widget, editable_layers, network_explorer, plain,
+    ConvLayerWidget,
+    NetworkExplorer,
+    conv_layer_widget,
+    editable_layers,
+    network_explorer,
+    plain,
 )
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -21,6 +27,7 @@ VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 # ------------------------------------------------------------------ widget 1: one layer
+
 
 def test_conv_widget_default_and_torch_agree():
     w = ConvLayerWidget()
@@ -88,15 +95,18 @@ def test_conv_widget_set_refuses_unknown_names_and_widens_sliders():
     assert w.size.value == 100 and w.size.max >= 100 and w.refused is None
 
 
-@pytest.mark.parametrize("values, words", [
-    (dict(stride=0), "conv: stride must be at least 1, got 0"),  # the arithmetic explains it
-    (dict(kernel="3"), "conv: kernel must be a whole number, got '3' (a str)"),
-    (dict(kernel=2.5), "conv: kernel must be a whole number, got 2.5"),
-    (dict(kind="median"), "unknown kind 'median': choose one of 'conv', 'max', 'avg'"),
-    (dict(kind="max", ceil_mode="yes"), "pool: ceil_mode must be True or False"),
-    (dict(size=20000), "size 20000 is more than the widget draws (at most 256)"),
-    (dict(dilation=None), "dilation must be a whole number, got None"),
-])
+@pytest.mark.parametrize(
+    "values, words",
+    [
+        (dict(stride=0), "conv: stride must be at least 1, got 0"),  # the arithmetic explains it
+        (dict(kernel="3"), "conv: kernel must be a whole number, got '3' (a str)"),
+        (dict(kernel=2.5), "conv: kernel must be a whole number, got 2.5"),
+        (dict(kind="median"), "unknown kind 'median': choose one of 'conv', 'max', 'avg'"),
+        (dict(kind="max", ceil_mode="yes"), "pool: ceil_mode must be True or False"),
+        (dict(size=20000), "size 20000 is more than the widget draws (at most 256)"),
+        (dict(dilation=None), "dilation must be a whole number, got None"),
+    ],
+)
 def test_conv_widget_never_raises_into_the_notebook(values, words):
     w = conv_layer_widget(**values)  # the constructor goes through set() too
     assert words in plain(w.message.value)
@@ -110,9 +120,11 @@ def test_conv_widget_one_update_at_its_limits_stays_under_a_second():
 
     w = ConvLayerWidget()
     slowest = 0.0
-    for values in (dict(size=256, kernel=3, dilation=1, padding=32, stride=1),
-                   dict(size=256, kernel=64, dilation=4, padding=32, stride=1),
-                   dict(size=256, kernel=64, dilation=16, padding=32, stride=64, kind="max")):
+    for values in (
+        dict(size=256, kernel=3, dilation=1, padding=32, stride=1),
+        dict(size=256, kernel=64, dilation=4, padding=32, stride=1),
+        dict(size=256, kernel=64, dilation=16, padding=32, stride=64, kind="max"),
+    ):
         start = time.perf_counter()
         w.set(**values)
         slowest = max(slowest, time.perf_counter() - start)
@@ -138,6 +150,7 @@ def test_widgets_leave_no_pyplot_figures():
 
 
 # ------------------------------------------------------------------ widget 2: whole network
+
 
 def test_explorer_default_lenet():
     e = NetworkExplorer()
@@ -292,7 +305,9 @@ def test_explorer_takes_any_spec():
 
     from classicnets.from_torch import spec_from_module
 
-    module = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 8 * 8, 5))
+    module = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 8 * 8, 5)
+    )
     spec = spec_from_module(module, (3, 16, 16))
     e = network_explorer(spec=spec)
     assert e.net.value == "custom" and ("Sequential", "custom") in e.net.options
