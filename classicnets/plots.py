@@ -70,7 +70,7 @@ def _np(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
-def _new_fig(figsize: Tuple[float, float], fig: Any = None) -> Any:
+def _new_fig(figsize: Tuple[float, float], fig: Optional[Figure] = None) -> Figure:
     """``fig`` cleared and resized, or a new pyplot figure."""
     if fig is None:
         import matplotlib.pyplot as plt
@@ -85,14 +85,14 @@ def _new_fig(figsize: Tuple[float, float], fig: Any = None) -> Any:
     return fig
 
 
-def _new_ax(figsize: Tuple[float, float], ax: Any = None) -> Tuple[Any, Any]:
+def _new_ax(figsize: Tuple[float, float], ax: Optional[Axes] = None) -> Tuple[Figure, Axes]:
     if ax is not None:
         return ax.figure, ax
     fig = _new_fig(figsize)
     return fig, fig.add_subplot()
 
 
-def fig_to_png(fig: Any, dpi: int = 100, close: bool = True) -> bytes:
+def fig_to_png(fig: Figure, dpi: int = 100, close: bool = True) -> bytes:
     """The figure as PNG bytes; a pyplot figure is closed afterwards (no leaks)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
