@@ -1,4 +1,4 @@
-"""Live widgets for the book (ipywidgets), with their logic in plain methods.
+"""Live widgets for the book (ipywidgets): views over plain functions.
 
 * :class:`ConvLayerWidget` (``conv_layer_widget()``) — one convolution or
   pooling layer: sliders for input size, kernel, stride, padding and
@@ -17,8 +17,14 @@ Every change goes through :meth:`set` (or a control's ``value``) and
     w.set(size=3, kernel=7, padding=0)
     assert "larger than its padded input" in w.message.value
 
-Impossible settings never raise: the arithmetic's one-line message
-(:class:`~classicnets.arithmetic.ArchitectureError`) goes to ``w.message``.
+Nothing raises into the notebook: an impossible setting shows the arithmetic's
+one-line message (:class:`~classicnets.arithmetic.ArchitectureError`) in
+``w.message``; a value that cannot be used at all (``kernel="3"``, an unknown
+``kind`` or network, a size over the widget's limit) is left out and its message
+shown there too (``w.refused``). The limits (:data:`CONV_LIMITS`,
+:data:`classicnets.explorer.INPUT_LIMITS`) keep one update under a second, and
+"build & check" stays within :data:`classicnets.explorer.CHECK_BUDGET_BYTES`. The
+explorer's logic (what a slider changes) lives in :mod:`classicnets.explorer`.
 
 Static pages: each widget's ``_repr_mimebundle_`` adds an ``image/png`` of its
 current picture to the usual widget view, so a page rendered without a
