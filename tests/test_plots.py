@@ -187,6 +187,6 @@ def test_kernel_placement_dilated_taps_are_drawn_and_fast():
 
     start = time.perf_counter()
     fig = plots.plot_kernel_placement(256, 64, 1, 32, 4)
-    assert time.perf_counter() - start < 2.0
+    assert time.perf_counter() - start < 3.0  # about 0.3 s on an idle machine
     taps = fig.axes[0].images[0].get_array()
     assert taps.shape[:2] == (253, 253) and (taps[::4, ::4, 3] > 0).all() and taps[1::4, :, 3].max() == 0
