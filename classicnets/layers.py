@@ -61,15 +61,15 @@ def whole(value: object, what: str, layer: str = "", *, example: int = 3) -> int
     )
 
 
-def pair(value: object, what: str = "size", layer: str = "") -> Tuple[int, int]:
+def pair(value: object, what: str = "size", layer: str = "", *, example: int = 3) -> Tuple[int, int]:
     """``3 -> (3, 3)``; ``(3, 5) -> (3, 5)``; anything else raises :class:`ArchitectureError`."""
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ArchitectureError(
                 layer or what, f"{what} must be an int or a pair (height, width), got {value!r}: use e.g. {what}=3"
             )
-        return whole(value[0], what, layer), whole(value[1], what, layer)
-    n = whole(value, what, layer)
+        return whole(value[0], what, layer, example=example), whole(value[1], what, layer, example=example)
+    n = whole(value, what, layer, example=example)
     return n, n
 
 
@@ -325,7 +325,7 @@ class NetSpec:
 
     def with_input(self, size: IntPair, channels: Optional[int] = None) -> "NetSpec":
         """The same network fed ``size`` (H, W) images (and ``channels``)."""
-        h, w = pair(size, "input_size", "input")
+        h, w = pair(size, "input_size", "input", example=32)
         c = self.input_shape[0] if channels is None else whole(channels, "in_channels", "input", example=1)
         return replace(self, input_shape=(c, h, w))
 

@@ -61,7 +61,7 @@ def _input(net: str, num_classes: object, in_channels: object, input_size: objec
     """The checked ``num_classes`` and ``(in_channels, height, width)``: whole numbers ≥ 1, never truncated."""
     n = whole(num_classes, "num_classes", net, example=10)
     c = whole(in_channels, "in_channels", net, example=1)
-    h, w = pair(input_size, "input_size", net)
+    h, w = pair(input_size, "input_size", net, example=32)
     for what, v in (("num_classes", n), ("in_channels", c), ("input_size", min(h, w))):
         if v < 1:
             raise ArchitectureError(net, f"{what} must be at least 1, got {v}: use a positive {what}")
