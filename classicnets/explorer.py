@@ -32,7 +32,7 @@ import json
 import math
 from dataclasses import dataclass
 from importlib import resources
-from typing import Dict, List, Mapping, Optional, Tuple, Union
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .arithmetic import ArchitectureError, Trace, trace
 from .layers import Conv, NetSpec, Pool, pair, whole
@@ -54,6 +54,32 @@ SettingValue = Union[int, str, Tuple[int, int], None]
 def editable_layers(spec: NetSpec) -> List[str]:
     """Names of the conv and pool layers of ``spec`` (what the explorer lets you edit)."""
     return [layer.name for layer in spec.features if isinstance(layer, (Conv, Pool))]
+
+
+def unknown_choice(what: str, value: object, known: Iterable[str]) -> str:
+    return f"unknown {what} {value!r}: choose one of {', '.join(map(repr, known))}"
+
+
+def pick_network(
+    known: Mapping[str, Tuple[str, Sequence[str]]], current: Tuple[str, str], net: object = None, variant: object = None
+) -> Tuple[str, str, List[str]]:
+    """The network and variant to show when the reader asks for ``net`` and/or ``variant``
+    (``known``: key -> (label, variants); ``current``: what is shown). An unknown name is
+    refused, with its message, and the current one kept; a new network starts at its first
+    variant unless one is asked for. Returns ``(net, variant, messages)``."""
+    messages = []
+    if net is not None and net not in known:
+        messages.append(unknown_choice("network", net, known))
+        net = None
+    same = net in (None, current[0])
+    key = current[0] if net is None else str(net)
+    label, variants = known[key]
+    if variant is not None and variant not in variants:
+        messages.append(unknown_choice(f"{label} variant", variant, variants))
+        variant = None
+    if variant is None:
+        variant = current[1] if same and current[1] in variants else variants[0]
+    return key, str(variant), messages
 
 
 def slider_values(spec: NetSpec, name: str) -> Dict[str, int]:
@@ -238,6 +264,8 @@ def show(initial: str = "lenet5/blog") -> None:
 
 __all__ = [
     "INPUT_LIMITS",
+    "pick_network",
+    "unknown_choice",
     "GEOMETRY_LIMITS",
     "CHECK_BUDGET_BYTES",
     "editable_layers",

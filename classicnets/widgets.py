@@ -55,6 +55,8 @@ from .explorer import (
     edit_layer,
     editable_layers,
     outcome,
+    pick_network,
+    unknown_choice,
     slider_values,
     summary_rows,
 )
@@ -426,7 +428,7 @@ class NetworkExplorer(PictureWidget):
         self._networks = _network_table(spec)
         if spec is not None:
             net, variant = "custom", spec.variant
-        refused = None if net in self._networks else _unknown("network", net, self._networks)
+        refused = None if net in self._networks else unknown_choice("network", net, self._networks)
         net = net if net in self._networks else "lenet5"
         self._build_controls(net)
         self.base: NetSpec = self._spec(net, self._first_variant(net))
@@ -560,18 +562,10 @@ class NetworkExplorer(PictureWidget):
         """Start afresh when ``net``/``variant`` is given (or ``fresh``); an unknown one is refused."""
         if net is None and variant is None and not fresh:
             return False
-        if net is not None and net not in self._networks:
-            refusals.append(_unknown("network", net, self._networks))
-            net = None
-        same_net = net in (None, self.net.value)
-        net = self.net.value if net is None else net
-        variants = self._networks[net][1]
-        if variant is not None and variant not in variants:
-            refusals.append(_unknown(f"{self._networks[net][0]} variant", variant, variants))
-            variant = None
-        if variant is None:
-            variant = self.variant.value if same_net and self.variant.value in variants else self._first_variant(net)
-        self._start(net, variant)  # type: ignore[arg-type]
+        known = {key: (label, list(variants)) for key, (label, variants, _) in self._networks.items()}
+        net, variant, refused = pick_network(known, (self.net.value, self.variant.value), net, variant)
+        refusals.extend(refused)
+        self._start(net, variant)
         return True
 
     def _set_layer(self, layer: SettingValue, refusals: List[str]) -> bool:
@@ -708,10 +702,6 @@ def _network_table(spec: Optional[NetSpec]) -> NetworkTable:
         size = spec.input_shape[1]
         table["custom"] = (spec.name, {spec.variant: spec}, (max(1, size // 4), max(2 * size, 8)))
     return table
-
-
-def _unknown(what: str, value: object, known: Mapping[str, object]) -> str:
-    return f"unknown {what} {value!r}: choose one of {', '.join(map(repr, known))}"
 
 
 def _show(slider: W.IntSlider, value: int, low: int, high: int) -> None:

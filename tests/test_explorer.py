@@ -27,6 +27,7 @@ from classicnets.explorer import (
     explorer_html,
     explorer_js,
     outcome,
+    pick_network,
     slider_values,
     spec_payload,
     summary_rows,
@@ -230,3 +231,16 @@ def test_check_memory_counts_parameters_and_activations():
     big = trace(alexnet_spec(input_size=512))
     assert check_memory(big) > CHECK_BUDGET_BYTES
     assert "more than the 1.0 GiB this check allows" in check_refusal(big)
+
+
+def test_pick_network_refuses_unknown_names_and_keeps_what_is_shown():
+    known = {"lenet5": ("LeNet5", ["blog", "paper", "modern"]), "alexnet": ("AlexNet", ["blog", "paper"])}
+    assert pick_network(known, ("lenet5", "paper"), variant="modern") == ("lenet5", "modern", [])
+    assert pick_network(known, ("lenet5", "paper"), net="alexnet") == ("alexnet", "blog", [])
+    assert pick_network(known, ("lenet5", "paper"), net="lenet5") == ("lenet5", "paper", [])
+    net, variant, messages = pick_network(known, ("lenet5", "paper"), net="vgg", variant="nope")
+    assert (net, variant) == ("lenet5", "paper")
+    assert messages == [
+        "unknown network 'vgg': choose one of 'lenet5', 'alexnet'",
+        "unknown LeNet5 variant 'nope': choose one of 'blog', 'paper', 'modern'",
+    ]
