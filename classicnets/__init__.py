@@ -1,51 +1,43 @@
 """classicnets: LeNet5 and AlexNet, taught by running them.
 
 The layer arithmetic (``classicnets.layers``, ``classicnets.arithmetic``,
-``classicnets.specs``) is plain Python and imports without torch. Everything
-that needs torch is loaded lazily the first time it is touched, so
-``import classicnets`` is cheap and works on a machine without torch.
+``classicnets.specs``) is plain Python: those modules import neither torch nor
+the widgets, plots or training code (``tests/test_layers.py`` checks it).
+The package itself imports torch, a hard dependency.
 """
+
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .arithmetic import ArchitectureError, conv_output_size, pool_output_size, trace
+from .data import load_fashion_mnist, load_mnist
+from .drawing import draw_network
+from .from_torch import spec_from_module, trace_module
+from .models import AlexNet, LeNet5, SpecNet, alexnet, build_model, lenet5
+from .specs import alexnet_spec, lenet5_spec, spec_for
+from .train import evaluate, fit, pick_device
 
 __version__ = "0.1.0"
 
-# name -> module that defines it (imported on first access, PEP 562)
-_LAZY = {
-    # plain Python: one description per network, and the arithmetic over it
-    "ArchitectureError": "classicnets.arithmetic",
-    "trace": "classicnets.arithmetic",
-    "conv_output_size": "classicnets.arithmetic",
-    "pool_output_size": "classicnets.arithmetic",
-    "lenet5_spec": "classicnets.specs",
-    "alexnet_spec": "classicnets.specs",
-    "spec_for": "classicnets.specs",
-    # torch
-    "lenet5": "classicnets.models",
-    "alexnet": "classicnets.models",
-    "build_model": "classicnets.models",
-    "spec_from_module": "classicnets.from_torch",
-    "trace_module": "classicnets.from_torch",
-    "load_fashion_mnist": "classicnets.data",
-    "load_mnist": "classicnets.data",
-    "fit": "classicnets.train",
-    "evaluate": "classicnets.train",
-    "pick_device": "classicnets.train",
-}
-
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'classicnets' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__all__ = [
+    "AlexNet",
+    "LeNet5",
+    "SpecNet",
+    "ArchitectureError",
+    "alexnet",
+    "alexnet_spec",
+    "build_model",
+    "conv_output_size",
+    "draw_network",
+    "evaluate",
+    "fit",
+    "lenet5",
+    "lenet5_spec",
+    "load_fashion_mnist",
+    "load_mnist",
+    "pick_device",
+    "pool_output_size",
+    "spec_for",
+    "spec_from_module",
+    "trace",
+    "trace_module",
+]

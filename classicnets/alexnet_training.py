@@ -215,8 +215,8 @@ def train_alexnet_fashion(
         torch.set_num_threads(r.threads)
     try:
         t0 = time.perf_counter()
-        data = load_fashion_mnist(resize=r.input_size, n_train=r.n_train, n_test=r.n_test, seed=r.seed, device=dev,
-                                  progress=False)  # fmt: skip
+        data = load_fashion_mnist(resize=r.input_size, pad=0, n_train=r.n_train, n_test=r.n_test, seed=r.seed,
+                                  device=dev, progress=False)  # fmt: skip
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         load_seconds = time.perf_counter() - t0
@@ -247,7 +247,7 @@ def test_split(recipe: AlexNetRecipe, device: Any = None) -> Any:
     with no training images, e.g. for a confusion matrix after :func:`train_alexnet_fashion`."""
     from .data import load_fashion_mnist
 
-    return load_fashion_mnist(resize=recipe.input_size, n_train=0, n_test=recipe.n_test, seed=recipe.seed,
+    return load_fashion_mnist(resize=recipe.input_size, pad=0, n_train=0, n_test=recipe.n_test, seed=recipe.seed,
                               device=device, progress=False)  # fmt: skip
 
 

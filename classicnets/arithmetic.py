@@ -19,6 +19,7 @@ output unit, shared or not), the number the 1998 paper quotes per layer.
 Impossible settings raise :class:`ArchitectureError`, whose message names the
 layer, the numbers and a fix.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,22 +27,31 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .layers import (
-    Act, AdaptivePool, BatchNorm, Conv, Dropout, Flatten, Linear, LRN, NetSpec, Pool,
-    RBF, pair,
+    Act,
+    AdaptivePool,
+    ArchitectureError,
+    BatchNorm,
+    Conv,
+    Dropout,
+    Flatten,
+    Layer,
+    Linear,
+    LRN,
+    NetSpec,
+    Pool,
+    RBF,
+    flag,
+    pair,
+    whole,
 )
 
 Shape = Tuple[int, ...]
-
-
-class ArchitectureError(ValueError):
-    """A layer cannot work with the input it is given. ``layer`` names it."""
-
-    def __init__(self, layer: str, message: str) -> None:
-        super().__init__(f"{layer}: {message}")
-        self.layer = layer
+#: What each layer kind's step returns: out shape, params, MACs, connections, detail, window span, stride.
+Step = Tuple[Shape, int, int, int, str, Tuple[int, int], Tuple[int, int]]
 
 
 # --------------------------------------------------------------------------- one dimension
+
 
 def _check_positive(layer: str, **values: int) -> None:
     for what, v in values.items():
@@ -49,10 +59,20 @@ def _check_positive(layer: str, **values: int) -> None:
             raise ArchitectureError(layer, f"{what} must be at least 1, got {v}: use a positive {what}")
 
 
+def _whole_args(layer: str, **values: object) -> List[int]:
+    return [whole(v, what, layer) for what, v in values.items()]
+
+
 def conv_output_size(
     size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1, *, layer: str = "conv"
 ) -> int:
-    """Output length of a convolution along one axis (PyTorch's rule)."""
+    """Output length of a convolution along one axis (PyTorch's rule).
+
+    Every argument must be a whole number (``2.5``, ``"3"``, ``None``, ``True`` raise
+    :class:`ArchitectureError` naming it)."""
+    size, kernel, stride, padding, dilation = _whole_args(
+        layer, input=size, kernel=kernel, stride=stride, padding=padding, dilation=dilation
+    )
     _check_positive(layer, input=size, kernel=kernel, stride=stride, dilation=dilation)
     if padding < 0:
         raise ArchitectureError(layer, f"padding must be 0 or more, got {padding}: use padding ≥ 0")
@@ -62,8 +82,7 @@ def conv_output_size(
         what = f"kernel {kernel}" if dilation == 1 else f"dilated kernel {span} ({dilation}×({kernel}−1)+1)"
         raise ArchitectureError(
             layer,
-            f"{what} is larger than its padded input {padded} ({size} + 2×{padding}): "
-            f"lower the kernel or add padding",
+            f"{what} is larger than its padded input {padded} ({size} + 2×{padding}): lower the kernel or add padding",
         )
     return (padded - span) // stride + 1
 
@@ -78,16 +97,19 @@ def pool_output_size(
     *,
     layer: str = "pool",
 ) -> int:
-    """Output length of max/avg pooling along one axis (PyTorch's rule)."""
+    """Output length of max/avg pooling along one axis (PyTorch's rule); ``ceil_mode`` must be a bool."""
     stride = kernel if stride is None else stride
+    size, kernel, stride, padding, dilation = _whole_args(
+        layer, input=size, kernel=kernel, stride=stride, padding=padding, dilation=dilation
+    )
+    ceil_mode = flag(ceil_mode, "ceil_mode", layer)
     _check_positive(layer, input=size, kernel=kernel, stride=stride, dilation=dilation)
     if padding < 0:
         raise ArchitectureError(layer, f"padding must be 0 or more, got {padding}: use padding ≥ 0")
     if padding > kernel // 2:
         raise ArchitectureError(
             layer,
-            f"padding {padding} is more than half the kernel {kernel}: "
-            f"use padding ≤ {kernel // 2} or a larger kernel",
+            f"padding {padding} is more than half the kernel {kernel}: use padding ≤ {kernel // 2} or a larger kernel",
         )
     span = dilation * (kernel - 1) + 1
     padded = size + 2 * padding
@@ -101,13 +123,13 @@ def pool_output_size(
         what = f"kernel {kernel}" if dilation == 1 else f"dilated kernel {span}"
         raise ArchitectureError(
             layer,
-            f"{what} is larger than its padded input {padded} ({size} + 2×{padding}): "
-            f"lower the kernel or add padding",
+            f"{what} is larger than its padded input {padded} ({size} + 2×{padding}): lower the kernel or add padding",
         )
     return out
 
 
 # --------------------------------------------------------------------------- rows
+
 
 @dataclass(frozen=True)
 class Row:
@@ -126,8 +148,12 @@ class Row:
 
     def as_dict(self) -> Dict[str, object]:
         return {
-            "layer": self.name, "kind": self.kind, "detail": self.detail,
-            "output": _fmt_shape(self.out_shape), "params": self.params, "macs": self.macs,
+            "layer": self.name,
+            "kind": self.kind,
+            "detail": self.detail,
+            "output": _fmt_shape(self.out_shape),
+            "params": self.params,
+            "macs": self.macs,
             "connections": self.connections,
             "rf": None if self.rf is None else _fmt_hw(self.rf),
             "jump": None if self.jump is None else _fmt_hw(self.jump),
@@ -212,8 +238,14 @@ class Trace:
 
 #: The columns :meth:`Trace.table` can show, with their headings.
 TABLE_COLUMNS = {
-    "kind": "kind", "detail": "detail", "output": "output", "params": "params", "macs": "MACs",
-    "connections": "connections", "rf": "receptive field", "jump": "jump",
+    "kind": "kind",
+    "detail": "detail",
+    "output": "output",
+    "params": "params",
+    "macs": "MACs",
+    "connections": "connections",
+    "rf": "receptive field",
+    "jump": "jump",
 }
 
 
@@ -225,67 +257,86 @@ def _cell(value: object) -> str:
 
 # --------------------------------------------------------------------------- tracing
 
-def _conv(layer: Conv, shape: Shape) -> Tuple[Shape, int, int, int, str, Tuple[int, int], Tuple[int, int]]:
-    c, h, w = shape
+
+def _conv_hw(layer: Conv, h: int, w: int) -> Tuple[int, int]:
+    """Output height and width of a convolution, ``padding`` a number or 'valid'/'same'."""
     kh, kw = pair(layer.kernel)
     sh, sw = pair(layer.stride)
     dh, dw = pair(layer.dilation)
-    g = layer.groups
     name = layer.name
+    if not isinstance(layer.padding, str):
+        ph, pw = pair(layer.padding)
+        return conv_output_size(h, kh, sh, ph, dh, layer=name), conv_output_size(w, kw, sw, pw, dw, layer=name)
+    if layer.padding == "valid":
+        return conv_output_size(h, kh, sh, 0, dh, layer=name), conv_output_size(w, kw, sw, 0, dw, layer=name)
+    if layer.padding == "same":
+        if (sh, sw) != (1, 1):
+            raise ArchitectureError(
+                name, f"padding='same' needs stride 1, got stride {layer.stride}: use stride 1 or a number for padding"
+            )
+        return h, w
+    raise ArchitectureError(name, f"padding {layer.padding!r} is not 'valid', 'same' or a number")
+
+
+def _conv_links(layer: Conv, c: int) -> int:
+    """How many (input map, output map) pairs have a kernel: all, per group, or the table's."""
+    g, name = layer.groups, layer.name
     _check_positive(name, out_channels=layer.out_channels, groups=g)
-    if layer.table is None and (c % g or layer.out_channels % g):
+    if layer.table is None:
+        if c % g or layer.out_channels % g:
+            raise ArchitectureError(
+                name,
+                f"groups={g} must divide both the input channels {c} and the output channels "
+                f"{layer.out_channels}: pick groups among the common divisors",
+            )
+        return layer.out_channels * (c // g)
+    if len(layer.table) != layer.out_channels:
         raise ArchitectureError(
             name,
-            f"groups={g} must divide both the input channels {c} and the output channels "
-            f"{layer.out_channels}: pick groups among the common divisors",
+            f"connection table has {len(layer.table)} rows for {layer.out_channels} output maps: give one row per map",
         )
-    if isinstance(layer.padding, str):
-        if layer.padding == "valid":
-            ph = pw = 0
-            oh = conv_output_size(h, kh, sh, 0, dh, layer=name)
-            ow = conv_output_size(w, kw, sw, 0, dw, layer=name)
-        elif layer.padding == "same":
-            if (sh, sw) != (1, 1):
-                raise ArchitectureError(name, f"padding='same' needs stride 1, got stride {layer.stride}: "
-                                              "use stride 1 or a number for padding")
-            oh, ow = h, w
-        else:
-            raise ArchitectureError(name, f"padding {layer.padding!r} is not 'valid', 'same' or a number")
-    else:
-        ph, pw = pair(layer.padding)
-        oh = conv_output_size(h, kh, sh, ph, dh, layer=name)
-        ow = conv_output_size(w, kw, sw, pw, dw, layer=name)
-    out = (layer.out_channels, oh, ow)
-    positions = oh * ow
-    if layer.table is not None:
-        if len(layer.table) != layer.out_channels:
-            raise ArchitectureError(name, f"connection table has {len(layer.table)} rows for "
-                                          f"{layer.out_channels} output maps: give one row per map")
-        bad = [i for row in layer.table for i in row if not 0 <= i < c]
-        if bad:
-            raise ArchitectureError(name, f"connection table reads input map {bad[0]} but there are only "
-                                          f"{c} input maps (0…{c - 1})")
-        links = sum(len(row) for row in layer.table)
-    else:
-        links = layer.out_channels * (c // g)
-    weights = links * kh * kw
-    biases = layer.out_channels if layer.bias else 0
-    params = weights + biases
-    macs = positions * weights
-    connections = positions * params
+    bad = [i for row in layer.table for i in row if not 0 <= i < c]
+    if bad:
+        raise ArchitectureError(
+            name, f"connection table reads input map {bad[0]} but there are only {c} input maps (0…{c - 1})"
+        )
+    return sum(len(row) for row in layer.table)
+
+
+def _conv_detail(layer: Conv, links: int, c: int) -> str:
+    kh, kw = pair(layer.kernel)
     if isinstance(layer.padding, str):
         pad = f", pad {layer.padding}"
     else:
         pad = "" if pair(layer.padding) == (0, 0) else f", pad {_fmt_hw(pair(layer.padding))}"
-    dil = "" if (dh, dw) == (1, 1) else f", dilation {_fmt_hw((dh, dw))}"
-    grp = "" if g == 1 else f", groups {g}"
+    dil = "" if pair(layer.dilation) == (1, 1) else f", dilation {_fmt_hw(pair(layer.dilation))}"
+    grp = "" if layer.groups == 1 else f", groups {layer.groups}"
     tab = "" if layer.table is None else f", partial ({links} of {layer.out_channels * c} map pairs)"
-    detail = f"{kh}×{kw}, stride {_fmt_hw((sh, sw))}{pad}{dil}{grp}{tab}"
+    return f"{kh}×{kw}, stride {_fmt_hw(pair(layer.stride))}{pad}{dil}{grp}{tab}"
+
+
+def _conv(layer: Conv, shape: Shape) -> Step:
+    c, h, w = shape
+    links = _conv_links(layer, c)
+    oh, ow = _conv_hw(layer, h, w)
+    kh, kw = pair(layer.kernel)
+    dh, dw = pair(layer.dilation)
+    weights = links * kh * kw
+    params = weights + (layer.out_channels if layer.bias else 0)
+    positions = oh * ow
     span = ((kh - 1) * dh + 1, (kw - 1) * dw + 1)
-    return out, params, macs, connections, detail, span, (sh, sw)
+    return (
+        (layer.out_channels, oh, ow),
+        params,
+        positions * weights,
+        positions * params,
+        _conv_detail(layer, links, c),
+        span,
+        pair(layer.stride),
+    )
 
 
-def _pool(layer: Pool, shape: Shape):
+def _pool(layer: Pool, shape: Shape) -> Step:
     c, h, w = shape
     kh, kw = pair(layer.kernel)
     sh, sw = pair(layer.stride_or_kernel)
@@ -314,7 +365,7 @@ def _adaptive_window(n: int, o: int) -> int:
     return max(-(-(i + 1) * n // o) - (i * n // o) for i in range(o))
 
 
-def _adaptive(layer: AdaptivePool, shape: Shape):
+def _adaptive(layer: AdaptivePool, shape: Shape) -> Step:
     c, h, w = shape
     oh, ow = pair(layer.output)
     _check_positive(layer.name, output=min(oh, ow))
@@ -322,6 +373,73 @@ def _adaptive(layer: AdaptivePool, shape: Shape):
     sh, sw = max(h // oh, 1), max(w // ow, 1)
     detail = f"adaptive {layer.op} → {oh}×{ow}"
     return (c, oh, ow), 0, 0, c * oh * ow * kh * kw, detail, (kh, kw), (sh, sw)
+
+
+def _flat(layer: Linear | RBF, shape: Shape) -> Tuple[Shape, int, int, int, str]:
+    """A Linear or RBF layer on a flat vector: out shape, params, MACs, connections, detail."""
+    if len(shape) == 3:
+        raise ArchitectureError(layer.name, f"needs a flat vector but gets a {_fmt_shape(shape)} map: flatten first")
+    n_in, n_out = shape[0], layer.out_features
+    _check_positive(layer.name, out_features=n_out)
+    if isinstance(layer, Linear):
+        params = n_in * n_out + (n_out if layer.bias else 0)
+        return (n_out,), params, n_in * n_out, params, f"{n_in} → {n_out}"
+    return (n_out,), 0, n_in * n_out, n_in * n_out, f"{n_in} → {n_out}, fixed ±1 codes"
+
+
+def _same_size(layer: Layer, shape: Shape) -> Tuple[int, str]:
+    """Layers that keep the shape: their parameters and detail."""
+    if isinstance(layer, BatchNorm):
+        return 2 * shape[0], "batch norm"
+    if isinstance(layer, LRN):
+        if len(shape) != 3:
+            raise ArchitectureError(layer.name, "local response normalisation needs C×H×W maps")
+        return 0, f"n={layer.size}, α={layer.alpha:g}, β={layer.beta:g}, k={layer.k:g}"
+    if isinstance(layer, Act):
+        return 0, layer.fn
+    if isinstance(layer, Dropout):
+        return 0, f"p={layer.p:g}"
+    raise ArchitectureError(layer.name, f"unknown layer type {type(layer).__name__}")
+
+
+_SPATIAL = {Conv: _conv, Pool: _pool, AdaptivePool: _adaptive}
+
+
+def _row(
+    layer: Layer, shape: Shape, rf: Tuple[int, int], jump: Tuple[int, int]
+) -> Tuple[Row, Tuple[int, int], Tuple[int, int]]:
+    """One layer's row, and the receptive field and jump after it."""
+    params = macs = connections = 0
+    step = _SPATIAL.get(type(layer))
+    if step is not None:
+        if len(shape) != 3:
+            raise ArchitectureError(
+                layer.name, f"needs a C×H×W map but gets a flat vector of {shape[0]}: move it before the flatten"
+            )
+        out, params, macs, connections, detail, span, stride = step(layer, shape)  # type: ignore[operator]
+        rf = (rf[0] + (span[0] - 1) * jump[0], rf[1] + (span[1] - 1) * jump[1])
+        jump = (jump[0] * stride[0], jump[1] * stride[1])
+    elif isinstance(layer, Flatten):
+        out, detail = (math.prod(shape),), "to a vector"
+    elif isinstance(layer, (Linear, RBF)):
+        out, params, macs, connections, detail = _flat(layer, shape)
+    else:
+        out = shape
+        params, detail = _same_size(layer, shape)
+    spatial = len(out) == 3
+    row = Row(
+        name=layer.name,
+        kind=layer.kind,
+        detail=detail,
+        in_shape=shape,
+        out_shape=out,
+        params=params,
+        macs=macs,
+        connections=connections,
+        rf=rf if spatial else None,
+        jump=jump if spatial else None,
+    )
+    return row, rf, jump
 
 
 def trace(spec: NetSpec) -> Trace:
@@ -335,55 +453,9 @@ def trace(spec: NetSpec) -> Trace:
     rf, jump = (1, 1), (1, 1)
     rows: List[Row] = []
     for layer in spec.layers:
-        in_shape = shape
-        params = macs = connections = 0
-        detail = ""
-        spatial = len(shape) == 3
-        if isinstance(layer, (Conv, Pool, AdaptivePool)):
-            if not spatial:
-                raise ArchitectureError(layer.name, f"needs a C×H×W map but gets a flat vector of {shape[0]}: "
-                                                    "move it before the flatten")
-            fn = {Conv: _conv, Pool: _pool, AdaptivePool: _adaptive}[type(layer)]
-            shape, params, macs, connections, detail, span, stride = fn(layer, shape)  # type: ignore[operator]
-            rf = (rf[0] + (span[0] - 1) * jump[0], rf[1] + (span[1] - 1) * jump[1])
-            jump = (jump[0] * stride[0], jump[1] * stride[1])
-        elif isinstance(layer, Flatten):
-            shape = (math.prod(shape),)
-            detail = "to a vector"
-        elif isinstance(layer, (Linear, RBF)):
-            if spatial:
-                raise ArchitectureError(layer.name, f"needs a flat vector but gets a {_fmt_shape(shape)} map: "
-                                                    "flatten first")
-            n_in, n_out = shape[0], layer.out_features
-            _check_positive(layer.name, out_features=n_out)
-            if isinstance(layer, Linear):
-                params = n_in * n_out + (n_out if layer.bias else 0)
-                macs = n_in * n_out
-                connections = params
-                detail = f"{n_in} → {n_out}"
-            else:
-                connections = macs = n_in * n_out
-                detail = f"{n_in} → {n_out}, fixed ±1 codes"
-            shape = (n_out,)
-        elif isinstance(layer, BatchNorm):
-            params = 2 * shape[0]
-            detail = "batch norm"
-        elif isinstance(layer, LRN):
-            if not spatial:
-                raise ArchitectureError(layer.name, "local response normalisation needs C×H×W maps")
-            detail = f"n={layer.size}, α={layer.alpha:g}, β={layer.beta:g}, k={layer.k:g}"
-        elif isinstance(layer, Act):
-            detail = layer.fn
-        elif isinstance(layer, Dropout):
-            detail = f"p={layer.p:g}"
-        else:
-            raise ArchitectureError(layer.name, f"unknown layer type {type(layer).__name__}")
-        spatial_out = len(shape) == 3
-        rows.append(Row(
-            name=layer.name, kind=layer.kind, detail=detail, in_shape=in_shape, out_shape=shape,
-            params=params, macs=macs, connections=connections,
-            rf=rf if spatial_out else None, jump=jump if spatial_out else None,
-        ))
+        row, rf, jump = _row(layer, shape, rf, jump)
+        rows.append(row)
+        shape = row.out_shape
     return Trace(spec=spec, rows=tuple(rows))
 
 
@@ -399,6 +471,13 @@ def linear_inputs(spec: NetSpec) -> Dict[str, int]:
 
 
 __all__ = [
-    "ArchitectureError", "conv_output_size", "pool_output_size", "Row", "Trace", "trace",
-    "flatten_size", "linear_inputs",
+    "ArchitectureError",
+    "Step",
+    "conv_output_size",
+    "pool_output_size",
+    "Row",
+    "Trace",
+    "trace",
+    "flatten_size",
+    "linear_inputs",
 ]

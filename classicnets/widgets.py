@@ -1,4 +1,4 @@
-"""Live widgets for the book (ipywidgets), with their logic in plain methods.
+"""Live widgets for the book (ipywidgets): views over plain functions.
 
 * :class:`ConvLayerWidget` (``conv_layer_widget()``) — one convolution or
   pooling layer: sliders for input size, kernel, stride, padding and
@@ -17,25 +17,50 @@ Every change goes through :meth:`set` (or a control's ``value``) and
     w.set(size=3, kernel=7, padding=0)
     assert "larger than its padded input" in w.message.value
 
-Impossible settings never raise: the arithmetic's one-line message
-(:class:`~classicnets.arithmetic.ArchitectureError`) goes to ``w.message``.
+Nothing raises into the notebook: an impossible setting shows the arithmetic's
+one-line message (:class:`~classicnets.arithmetic.ArchitectureError`) in
+``w.message``; a value that cannot be used at all (``kernel="3"``, an unknown
+``kind`` or network, a size over the widget's limit) is left out and its message
+shown there too (``w.refused``). The limits (:data:`CONV_LIMITS`,
+:data:`classicnets.explorer.INPUT_LIMITS`) keep one update under a second, and
+"build & check" stays within :data:`classicnets.explorer.CHECK_BUDGET_BYTES`. The
+explorer's logic (what a slider changes) lives in :mod:`classicnets.explorer`.
 
 Static pages: each widget's ``_repr_mimebundle_`` adds an ``image/png`` of its
 current picture to the usual widget view, so a page rendered without a
 kernel (the book) still shows the default picture, while Jupyter and Colab
 show the live widget.
 """
+
 from __future__ import annotations
 
 import base64
 import contextlib
 import html
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 import ipywidgets as W
+from matplotlib.figure import Figure
 
 from .arithmetic import ArchitectureError, Trace, conv_output_size, pool_output_size, trace
-from .layers import Conv, NetSpec, Pool, pair
+from .explorer import (
+    GEOMETRY,
+    GEOMETRY_LIMITS,
+    INPUT_LIMITS,
+    SettingValue,
+    baseline,
+    check_refusal,
+    check_value,
+    edit_input,
+    edit_layer,
+    editable_layers,
+    outcome,
+    pick_network,
+    unknown_choice,
+    slider_values,
+    summary_rows,
+)
+from .layers import NetSpec, flag
 from .plots import SIZE_KINDS, fig_to_png, plot_kernel_placement, plot_layer_sizes
 from .specs import ALEXNET_VARIANTS, LENET5_VARIANTS, spec_for
 
@@ -47,13 +72,15 @@ __all__ = [
     "network_explorer",
     "NETWORKS",
     "editable_layers",
+    "conv_setting",
+    "CONV_LIMITS",
     "plain",
 ]
 
 #: Networks the explorer offers: key -> (label, variants, input-size slider range).
 NETWORKS: Dict[str, Tuple[str, Tuple[str, ...], Tuple[int, int]]] = {
-    "lenet5": ("LeNet5", LENET5_VARIANTS, (4, 128)),
-    "alexnet": ("AlexNet", ALEXNET_VARIANTS, (16, 320)),
+    "lenet5": ("LeNet5", LENET5_VARIANTS, (4, INPUT_LIMITS["lenet5"][1])),
+    "alexnet": ("AlexNet", ALEXNET_VARIANTS, (16, INPUT_LIMITS["alexnet"][1])),
 }
 
 _STYLE = {"description_width": "initial"}
@@ -86,13 +113,13 @@ class PictureWidget(W.VBox):
     figsize: Tuple[float, float] = (5.0, 5.0)
     dpi: int = 100
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, **kwargs: object) -> None:
         self.image = W.Image(format="png", layout=W.Layout(max_width="100%", height="auto"))
         self._quiet_depth = 0
         super().__init__(**kwargs)
 
     # -- drawing
-    def _draw(self, fig: Any) -> None:  # pragma: no cover - abstract
+    def _draw(self, fig: Figure) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def redraw(self) -> None:
@@ -108,7 +135,7 @@ class PictureWidget(W.VBox):
         """The current picture, PNG bytes."""
         return bytes(self.image.value)
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Dict[str, Any]:
+    def _repr_mimebundle_(self, **kwargs: object) -> Dict[str, object]:
         bundle = super()._repr_mimebundle_(**kwargs) or {}
         if isinstance(bundle, tuple):  # (data, metadata)
             bundle = bundle[0]
@@ -137,6 +164,7 @@ class PictureWidget(W.VBox):
 
 # =========================================================================== one layer
 
+
 class ConvLayerWidget(PictureWidget):
     """One convolution or pooling layer on a square input.
 
@@ -151,13 +179,23 @@ class ConvLayerWidget(PictureWidget):
 
     figsize = (5.2, 5.6)
 
-    def __init__(self, size: int = 7, kernel: int = 3, stride: int = 2, padding: int = 1, dilation: int = 1,
-                 kind: str = "conv", ceil_mode: bool = False) -> None:
+    def __init__(
+        self,
+        size: int = 7,
+        kernel: int = 3,
+        stride: int = 2,
+        padding: int = 1,
+        dilation: int = 1,
+        kind: str = "conv",
+        ceil_mode: bool = False,
+    ) -> None:  # checked by set(): bad values are shown
         super().__init__()
         slider = dict(continuous_update=False, style=_STYLE, layout=W.Layout(width="340px"))
-        self.kind = W.ToggleButtons(options=[("convolution", "conv"), ("max pooling", "max"),
-                                             ("average pooling", "avg")], value="conv",
-                                    style={"button_width": "120px"})
+        self.kind = W.ToggleButtons(
+            options=[("convolution", "conv"), ("max pooling", "max"), ("average pooling", "avg")],
+            value="conv",
+            style={"button_width": "120px"},
+        )
         self.size = W.IntSlider(value=7, min=1, max=64, description="input size", **slider)
         self.kernel = W.IntSlider(value=3, min=1, max=15, description="kernel", **slider)
         self.stride = W.IntSlider(value=1, min=1, max=8, description="stride", **slider)
@@ -170,41 +208,69 @@ class ConvLayerWidget(PictureWidget):
         self.message = W.HTML(value="")
         self.out: Optional[int] = None
         self.error: Optional[str] = None
-        controls = W.VBox([self.kind, self.size, self.kernel, self.stride, self.padding, self.dilation,
-                           self.ceil_mode, W.HBox([W.Label("output size:"), self.output_size]),
-                           self.formula, self.torch_check, self.message],
-                          layout=W.Layout(min_width="360px"))
+        self.refused: Optional[str] = None
+        controls = W.VBox(
+            [
+                self.kind,
+                self.size,
+                self.kernel,
+                self.stride,
+                self.padding,
+                self.dilation,
+                self.ceil_mode,
+                W.HBox([W.Label("output size:"), self.output_size]),
+                self.formula,
+                self.torch_check,
+                self.message,
+            ],
+            layout=W.Layout(min_width="360px"),
+        )
         self.children = [W.HBox([controls, self.image], layout=W.Layout(flex_flow="row wrap"))]
         for control in (self.kind, self.size, self.kernel, self.stride, self.padding, self.dilation, self.ceil_mode):
             control.observe(self._on_change, names="value")
-        self.set(size=size, kernel=kernel, stride=stride, padding=padding, dilation=dilation, kind=kind,
-                 ceil_mode=ceil_mode)
+        self.set(
+            size=size, kernel=kernel, stride=stride, padding=padding, dilation=dilation, kind=kind, ceil_mode=ceil_mode
+        )
 
     # -- state
     @property
-    def values(self) -> Dict[str, Any]:
+    def values(self) -> Dict[str, Union[int, str, bool]]:
         """The current settings as a dict (the arguments of :meth:`set`)."""
-        return {"kind": self.kind.value, "size": self.size.value, "kernel": self.kernel.value,
-                "stride": self.stride.value, "padding": self.padding.value, "dilation": self.dilation.value,
-                "ceil_mode": self.ceil_mode.value}
+        return {
+            "kind": self.kind.value,
+            "size": self.size.value,
+            "kernel": self.kernel.value,
+            "stride": self.stride.value,
+            "padding": self.padding.value,
+            "dilation": self.dilation.value,
+            "ceil_mode": self.ceil_mode.value,
+        }
 
-    def set(self, **values: Any) -> "ConvLayerWidget":
-        """Change several settings at once, then update (unknown names raise ``TypeError``)."""
-        unknown = set(values) - set(self.values)
-        if unknown:
-            raise TypeError(f"unknown setting(s) {sorted(unknown)}; settings are {sorted(self.values)}")
+    def set(self, **values: Union[int, str, bool]) -> "ConvLayerWidget":
+        """Change several settings at once, then update. A value that cannot be used (an unknown
+        name, ``kernel="3"``, an unknown ``kind``, a size over :data:`CONV_LIMITS`) is left out and its
+        message shown in ``message`` (and ``refused``); nothing raises."""
+        refusals = []
         with self._quiet():
             for name, value in values.items():
+                try:
+                    value = conv_setting(name, value, "pool" if self.kind.value != "conv" else "conv")
+                except ArchitectureError as exc:
+                    kept = f" (kept {getattr(self, name).value!r})" if name in self.values else ""
+                    refusals.append(f"{exc}{kept}")
+                    continue
                 control = getattr(self, name)
-                if isinstance(control, W.IntSlider) and value > control.max:
-                    control.max = int(value)
-                if isinstance(control, W.IntSlider) and value < control.min:
-                    control.min = int(value)
-                control.value = value
+                if isinstance(control, W.IntSlider):
+                    _show(control, value, min(control.min, value), max(control.max, value))
+                else:
+                    control.value = value
         self.update()
+        self.refused = "; ".join(refusals) or None
+        if self.refused:
+            self.message.value = _error_html(self.refused) + ("<br>" + self.message.value if self.message.value else "")
         return self
 
-    def _on_change(self, _change: Any = None) -> None:
+    def _on_change(self, _change: Optional[Mapping[str, object]] = None) -> None:
         if not self._is_quiet:
             self.update()
 
@@ -232,12 +298,12 @@ class ConvLayerWidget(PictureWidget):
         self.redraw()
 
     @staticmethod
-    def _formula_html(v: Dict[str, Any], ceil: bool) -> str:
+    def _formula_html(v: Mapping[str, Union[int, str, bool]], ceil: bool) -> str:
         n, k, s, p, d = v["size"], v["kernel"], v["stride"], v["padding"], v["dilation"]
         num = n + 2 * p - d * (k - 1) - 1
         lo, hi = ("⌈", "⌉") if ceil else ("⌊", "⌋")
-        text = (f"{lo}({n} + 2·{p} − {d}·({k} − 1) − 1) / {s}{hi} + 1 = {lo}{num}/{s}{hi} + 1")
-        if num >= 0:
+        text = f"{lo}({n} + 2·{p} − {d}·({k} − 1) − 1) / {s}{hi} + 1 = {lo}{num}/{s}{hi} + 1"
+        if num >= 0 and s >= 1:
             value = (-(-num // s) if ceil else num // s) + 1
             text += f" = {value}"
             if ceil and (value - 1) * s >= n + p:
@@ -245,7 +311,7 @@ class ConvLayerWidget(PictureWidget):
         return f"<code>{_esc(text)}</code>"
 
     @staticmethod
-    def _torch_check(v: Dict[str, Any], ceil: bool) -> str:
+    def _torch_check(v: Mapping[str, Union[int, str, bool]], ceil: bool) -> str:
         import torch
         from torch import nn
 
@@ -269,32 +335,62 @@ class ConvLayerWidget(PictureWidget):
             return f"PyTorch <code>{_esc(what)}</code> refuses too: <i>{_esc(first[:160])}</i>"
         return f"PyTorch <code>{_esc(what)}</code> on 1×1×{n}×{n} zeros gives <b>{'×'.join(map(str, shape))}</b>"
 
-    def _draw(self, fig: Any) -> None:
+    def _draw(self, fig: Figure) -> None:
         v = self.values
         pool = v["kind"] != "conv"
         dilation = v["dilation"]
         error = None
         if v["kind"] == "avg" and dilation != 1:
             error = "pool: average pooling has no dilation: use dilation 1"
-        plot_kernel_placement(v["size"], v["kernel"], v["stride"], v["padding"], dilation, pool=pool,
-                              ceil_mode=v["ceil_mode"] and pool, ax=fig.add_subplot(), error=error)
+        plot_kernel_placement(
+            v["size"],
+            v["kernel"],
+            v["stride"],
+            v["padding"],
+            dilation,
+            pool=pool,
+            ceil_mode=v["ceil_mode"] and pool,
+            ax=fig.add_subplot(),
+            error=error,
+        )
 
     def _describe(self) -> str:
         v = self.values
-        return (f"{v['kind']} input {v['size']}, kernel {v['kernel']}, stride {v['stride']}, padding {v['padding']}, "
-                f"dilation {v['dilation']} → output {self.output_size.value}")
+        return (
+            f"{v['kind']} input {v['size']}, kernel {v['kernel']}, stride {v['stride']}, padding {v['padding']}, "
+            f"dilation {v['dilation']} → output {self.output_size.value}"
+        )
 
 
-def conv_layer_widget(**values: Any) -> ConvLayerWidget:
+#: Highest value each slider of :class:`ConvLayerWidget` takes: one update (PyTorch check and
+#: picture) stays under a second.
+CONV_LIMITS: Dict[str, int] = {"size": 256, "kernel": 64, "stride": 64, "padding": 32, "dilation": 16}
+CONV_KINDS = ("conv", "max", "avg")
+
+
+def conv_setting(name: str, value: object, layer: str = "conv") -> Union[int, str, bool]:
+    """``value`` checked for setting ``name`` of :class:`ConvLayerWidget`, or
+    :class:`ArchitectureError` naming the setting, the value and the fix. Values below a
+    slider's usual range (``stride=0``) pass: the arithmetic explains why they cannot work."""
+    if name == "kind":
+        if value not in CONV_KINDS:
+            raise ArchitectureError(layer, f"unknown kind {value!r}: choose one of {', '.join(map(repr, CONV_KINDS))}")
+        return value  # type: ignore[return-value]
+    if name == "ceil_mode":
+        return flag(value, "ceil_mode", layer)
+    if name not in CONV_LIMITS:
+        raise ArchitectureError(
+            layer, f"unknown setting {name!r}: settings are kind, ceil_mode, {', '.join(CONV_LIMITS)}"
+        )
+    return check_value(name, value, CONV_LIMITS[name], layer)
+
+
+def conv_layer_widget(**values: Union[int, str, bool]) -> ConvLayerWidget:
     """``ConvLayerWidget(**values)``: size, kernel, stride, padding, dilation, kind, ceil_mode."""
     return ConvLayerWidget(**values)
 
 
 # =========================================================================== whole network
-
-def editable_layers(spec: NetSpec) -> List[str]:
-    """Names of the conv and pool layers of ``spec`` (what the explorer lets you edit)."""
-    return [l.name for l in spec.features if isinstance(l, (Conv, Pool))]
 
 
 class NetworkExplorer(PictureWidget):
@@ -303,35 +399,57 @@ class NetworkExplorer(PictureWidget):
     Controls: ``net`` and ``variant`` dropdowns, ``layer`` (its conv/pool
     layers), ``kernel``/``stride``/``padding`` sliders for that layer,
     ``input_size``, a ``reset_button`` and a ``check_button`` ("build & check").
-    Edits accumulate over layers until reset or a change of network/variant.
+    Edits accumulate over layers until reset or a change of network/variant;
+    moving a slider writes only that field (:func:`classicnets.explorer.edit_layer`).
     ``spec=`` adds any other :class:`~classicnets.layers.NetSpec` (say one read
     from a module with ``spec_from_module``) as a network of its own, and selects it.
 
     State: ``base`` (the unedited spec), ``spec`` (the edited one),
     ``trace`` (its :class:`~classicnets.arithmetic.Trace`, ``None`` when
-    impossible), ``error`` (the message, or ``None``), ``last_check`` (per-layer
+    impossible), ``error`` (the message, or ``None``), ``refused`` (why the last
+    :meth:`set` refused a value, or ``None``), ``last_check`` (per-layer
     ``(traced, measured)`` shapes of the last forward check).
     Read-outs: ``message``, ``summary`` (a per-layer HTML table), ``check_result``.
+    A bad argument never raises: its message goes to ``message``.
     """
 
     figsize = (8.0, 5.4)
 
-    def __init__(self, net: str = "lenet5", variant: Optional[str] = None, layer: Optional[str] = None,
-                 *, spec: Optional[NetSpec] = None, **values: Any) -> None:
+    def __init__(
+        self,
+        net: str = "lenet5",
+        variant: Optional[str] = None,
+        layer: Optional[str] = None,
+        *,
+        spec: Optional[NetSpec] = None,
+        **values: SettingValue,
+    ) -> None:
         super().__init__()
-        # key -> (label, {variant: spec}, input-size range); specs are made when first picked
-        self._networks: Dict[str, Tuple[str, Dict[str, Optional[NetSpec]], Tuple[int, int]]] = {
-            key: (label, {v: None for v in variants}, rng) for key, (label, variants, rng) in NETWORKS.items()
-        }
-        if spec is not None:  # any other description: offered as one more network
-            size = spec.input_shape[1]
+        self._networks = _network_table(spec)
+        if spec is not None:
             net, variant = "custom", spec.variant
-            self._networks[net] = (spec.name, {spec.variant: spec}, (max(1, size // 4), max(2 * size, 8)))
-        if net not in self._networks:
-            raise ValueError(f"unknown network {net!r}: choose one of {', '.join(map(repr, self._networks))}")
+        refused = None if net in self._networks else unknown_choice("network", net, self._networks)
+        net = net if net in self._networks else "lenet5"
+        self._build_controls(net)
+        self.base: NetSpec = self._spec(net, self._first_variant(net))
+        self.spec: NetSpec = self.base
+        self.trace: Optional[Trace] = None
+        self.error: Optional[str] = None
+        self.refused: Optional[str] = None
+        self.last_check: Optional[Dict[str, Tuple[Tuple[int, ...], Tuple[int, ...]]]] = None
+        self._observe()
+        self.set(net=net, variant=variant, layer=layer, **values)
+        if refused:
+            self._refuse([refused])
+
+    def _build_controls(self, net: str) -> None:
         slider = dict(continuous_update=False, style=_STYLE, layout=W.Layout(width="320px"))
-        self.net = W.Dropdown(options=[(label, key) for key, (label, _, _) in self._networks.items()], value=net,
-                              description="network", style=_STYLE)
+        self.net = W.Dropdown(
+            options=[(label, key) for key, (label, _, _) in self._networks.items()],
+            value=net,
+            description="network",
+            style=_STYLE,
+        )
         self.variant = W.Dropdown(options=list(self._networks[net][1]), description="variant", style=_STYLE)
         self.layer = W.Dropdown(options=[], description="layer", style=_STYLE)
         self.kernel = W.IntSlider(value=1, min=1, max=15, description="kernel", **slider)
@@ -340,167 +458,153 @@ class NetworkExplorer(PictureWidget):
         lo, hi = self._networks[net][2]
         self.input_size = W.IntSlider(value=lo, min=lo, max=hi, description="input size", **slider)
         self.reset_button = W.Button(description="reset", icon="undo", layout=W.Layout(width="100px"))
-        self.check_button = W.Button(description="build & check", icon="play", button_style="info",
-                                     layout=W.Layout(width="150px"))
+        self.check_button = W.Button(
+            description="build & check", icon="play", button_style="info", layout=W.Layout(width="150px")
+        )
         self.message = W.HTML(value="")
         self.summary = W.HTML(value="")
         self.check_result = W.HTML(value="")
-        self.base: NetSpec = self._spec(net, self.variant.value)
-        self.spec: NetSpec = self.base
-        self.trace: Optional[Trace] = None
-        self.error: Optional[str] = None
-        self.last_check: Optional[Dict[str, Tuple[Tuple[int, ...], Tuple[int, ...]]]] = None
-        controls = W.VBox([self.net, self.variant, self.layer, self.kernel, self.stride, self.padding,
-                           self.input_size, W.HBox([self.reset_button, self.check_button]),
-                           self.message, self.check_result], layout=W.Layout(min_width="340px"))
+        controls = W.VBox(
+            [
+                self.net,
+                self.variant,
+                self.layer,
+                self.kernel,
+                self.stride,
+                self.padding,
+                self.input_size,
+                W.HBox([self.reset_button, self.check_button]),
+                self.message,
+                self.check_result,
+            ],
+            layout=W.Layout(min_width="340px"),
+        )
         self.children = [W.HBox([controls, self.summary], layout=W.Layout(flex_flow="row wrap")), self.image]
-        self.net.observe(self._on_net, names="value")
-        self.variant.observe(self._on_variant, names="value")
-        self.layer.observe(self._on_layer, names="value")
-        for control in (self.kernel, self.stride, self.padding):
-            control.observe(self._on_geometry, names="value")
-        self.input_size.observe(self._on_input, names="value")
+
+    def _observe(self) -> None:
+        self.net.observe(lambda c: self._on(net=c["new"]), names="value")
+        self.variant.observe(lambda c: self._on(variant=c["new"]), names="value")
+        self.layer.observe(lambda c: self._on(layer=c["new"]), names="value")
+        for name in GEOMETRY + ("input_size",):
+            self._watch(name)
         self.reset_button.on_click(lambda _b: self.reset())
         self.check_button.on_click(lambda _b: self.check())
-        self.load(net, variant or self._first_variant(net), layer, **values)
+
+    def _watch(self, name: str) -> None:
+        getattr(self, name).observe(lambda c: self._on(**{name: c["new"]}), names="value")
+
+    def _on(self, **values: SettingValue) -> None:
+        """A control moved: apply that one value (observers are quiet while :meth:`set` works)."""
+        if not self._is_quiet:
+            self.set(**values)
 
     def _first_variant(self, net: str) -> str:
         return next(iter(self._networks[net][1]))
 
     def _spec(self, net: str, variant: str) -> NetSpec:
-        label, variants, _ = self._networks[net]
-        if variant not in variants:
-            raise ValueError(f"{label} variant {variant!r} is unknown: choose one of {', '.join(map(repr, variants))}")
+        variants = self._networks[net][1]
         if variants[variant] is None:
             variants[variant] = spec_for(net, variant)
         return variants[variant]  # type: ignore[return-value]
 
     # -- choosing a network
-    def load(self, net: str, variant: str, layer: Optional[str] = None, **values: Any) -> "NetworkExplorer":
+    def load(
+        self, net: str, variant: Optional[str] = None, layer: Optional[str] = None, **values: SettingValue
+    ) -> "NetworkExplorer":
         """Start afresh from ``spec_for(net, variant)``; optionally select ``layer`` and ``set(**values)``."""
-        if net not in self._networks:
-            raise ValueError(f"unknown network {net!r}: choose one of {', '.join(map(repr, self._networks))}")
-        label, variants, (lo, hi) = self._networks[net]
-        base = self._spec(net, variant)
-        names = editable_layers(base)
-        if not names:
-            raise ValueError(f"{base.title} has no convolution or pooling layer to edit")
-        if layer is not None:
-            self._check_layer(layer, names, base)
-        with self._quiet():
-            self.net.value = net
-            self.variant.options = list(variants)
-            self.variant.value = variant
-            self.base = self.spec = base
-            self.layer.options = names
-            self.layer.value = layer if layer is not None else names[0]
-            self.input_size.max = max(hi, self.base.input_shape[1])
-            self.input_size.min = min(lo, self.base.input_shape[1])
-            self.input_size.value = self.base.input_shape[1]
-            self._load_layer()
-        self.check_result.value = ""
-        self.last_check = None
-        if values:
-            return self.set(**values)
-        self.update()
-        return self
-
-    @staticmethod
-    def _check_layer(layer: str, names: List[str], spec: NetSpec) -> None:
-        if layer not in names:
-            raise ValueError(f"{spec.title} has no convolution or pooling layer {layer!r}; "
-                             f"pick one of {', '.join(names)}")
+        return self.set(net=net, variant=variant or self._first_variant(net), layer=layer, _fresh=True, **values)
 
     def reset(self) -> "NetworkExplorer":
         """Back to the unedited network (same network, variant and layer)."""
         return self.load(self.net.value, self.variant.value, self.layer.value)
 
-    def _load_layer(self) -> None:
+    def _start(self, net: str, variant: str) -> None:
+        """Show the unedited ``net``/``variant`` with its first layer selected."""
+        label, variants, (lo, hi) = self._networks[net]
+        self.base = self.spec = self._spec(net, variant)
+        self.net.value = net
+        self.variant.options = list(variants)
+        self.variant.value = variant
+        self.layer.options = editable_layers(self.base)
+        side = self.base.input_shape[1]
+        _show(self.input_size, side, min(lo, side), max(hi, side))
+
+    def _show_layer(self) -> None:
         """Sliders show the selected layer's current settings."""
-        layer = self.spec.layer(self.layer.value)
-        stride = layer.stride_or_kernel if isinstance(layer, Pool) else layer.stride
-        padding = layer.padding
-        k, s = pair(layer.kernel)[0], pair(stride)[0]
-        p = padding if isinstance(padding, str) else pair(padding)[0]
-        if isinstance(p, str):  # "valid"/"same": show the number it means
-            p = 0 if p == "valid" else (k - 1) // 2
-        for slider, value in ((self.kernel, k), (self.stride, s), (self.padding, p)):
-            slider.max = max(slider.max, value)
-            slider.value = value
+        for name, value in slider_values(self.spec, self.layer.value).items():
+            slider = getattr(self, name)
+            _show(slider, value, min(slider.min, value), max(slider.max, value))
 
-    # -- observers
-    def _on_net(self, change: Any) -> None:
-        if not self._is_quiet:
-            self.load(change["new"], self._first_variant(change["new"]))
-
-    def _on_variant(self, change: Any) -> None:
-        if not self._is_quiet:
-            self.load(self.net.value, change["new"])
-
-    def _on_layer(self, _change: Any) -> None:
-        if not self._is_quiet:
-            with self._quiet():
-                self._load_layer()
-            self.update()
-
-    def _on_geometry(self, _change: Any) -> None:
-        if not self._is_quiet:
-            self._apply_geometry()
-            self.update()
-
-    def _on_input(self, _change: Any) -> None:
-        if not self._is_quiet:
-            self.spec = self.spec.with_input(self.input_size.value)
-            self.update()
-
-    def _apply_geometry(self) -> None:
-        name = self.layer.value
-        changes = {"kernel": self.kernel.value, "stride": self.stride.value, "padding": self.padding.value}
-        self.spec = self.spec.with_layer(name, **changes)
-
-    # -- the one entry point for tests and notebooks
-    def set(self, **values: Any) -> "NetworkExplorer":
+    # -- the one entry point for tests, notebooks and the controls
+    def set(self, **values: SettingValue) -> "NetworkExplorer":
         """Change settings at once, then update. Names: ``net``, ``variant``,
         ``layer``, ``kernel``, ``stride``, ``padding``, ``input_size``.
-        Changing ``net``/``variant`` starts from that network afresh."""
-        allowed = {"net", "variant", "layer", "kernel", "stride", "padding", "input_size"}
-        unknown = set(values) - allowed
-        if unknown:
-            raise TypeError(f"unknown setting(s) {sorted(unknown)}; settings are {sorted(allowed)}")
-        if "net" in values or "variant" in values:
-            net = values.pop("net", self.net.value)
-            variant = values.pop("variant", self._first_variant(net) if net != self.net.value else self.variant.value)
-            self.load(net, variant, values.pop("layer", None))
+        Changing ``net``/``variant`` starts from that network afresh. A value that
+        cannot be used is left out and its message shown (``refused``); nothing raises."""
+        fresh = bool(values.pop("_fresh", False))
+        refusals = [
+            f"unknown setting {name!r}: settings are {', '.join(SETTINGS)}" for name in values if name not in SETTINGS
+        ]
         with self._quiet():
-            if "layer" in values:
-                self._check_layer(values["layer"], list(self.layer.options), self.base)
-                self.layer.value = values.pop("layer")
-                self._load_layer()
-            geometry = {k: values.pop(k) for k in ("kernel", "stride", "padding") if k in values}
-            for name, value in geometry.items():
-                slider = getattr(self, name)
-                slider.max = max(slider.max, value)
-                slider.min = min(slider.min, value)
-                slider.value = value
-            if geometry:
-                self._apply_geometry()
-            if "input_size" in values:
-                size = values.pop("input_size")
-                self.input_size.max = max(self.input_size.max, size)
-                self.input_size.min = min(self.input_size.min, size)
-                self.input_size.value = size
-                self.spec = self.spec.with_input(size)
+            started = self._set_network(values.get("net"), values.get("variant"), refusals, fresh)
+            layer = values.get("layer")
+            if not self._set_layer(layer, refusals) and started:
+                self._set_layer(self.layer.options[0], refusals)
+            for name in GEOMETRY + ("input_size",):
+                if values.get(name) is not None:
+                    self._set_number(name, values[name], refusals)
+            self._show_layer()
         self.update()
+        self._refuse(refusals)
         return self
+
+    def _set_network(self, net: SettingValue, variant: SettingValue, refusals: List[str], fresh: bool) -> bool:
+        """Start afresh when ``net``/``variant`` is given (or ``fresh``); an unknown one is refused."""
+        if net is None and variant is None and not fresh:
+            return False
+        known = {key: (label, list(variants)) for key, (label, variants, _) in self._networks.items()}
+        net, variant, refused = pick_network(known, (self.net.value, self.variant.value), net, variant)
+        refusals.extend(refused)
+        self._start(net, variant)
+        return True
+
+    def _set_layer(self, layer: SettingValue, refusals: List[str]) -> bool:
+        if layer is None:
+            return False
+        names = list(self.layer.options)
+        if layer not in names:
+            refusals.append(
+                f"{self.spec.title} has no convolution or pooling layer {layer!r}; pick one of {', '.join(names)}"
+            )
+            return False
+        self.layer.value = layer
+        self._show_layer()
+        return True
+
+    def _set_number(self, name: str, value: SettingValue, refusals: List[str]) -> None:
+        slider = getattr(self, name)
+        limit = self._networks[self.net.value][2][1] if name == "input_size" else GEOMETRY_LIMITS[name]
+        try:
+            n = check_value(name, value, max(limit, slider.max), "input" if name == "input_size" else self.layer.value)
+        except ArchitectureError as exc:
+            refusals.append(f"{exc} (kept {slider.value})")
+            return
+        _show(slider, n, min(slider.min, n), max(slider.max, n))
+        if name == "input_size":
+            self.spec = edit_input(self.spec, n)
+        else:
+            self.spec = edit_layer(self.spec, self.layer.value, name, n)
+
+    def _refuse(self, refusals: List[str]) -> None:
+        self.refused = "; ".join(refusals) or None
+        if self.refused:
+            self.message.value = _error_html(self.refused) + ("<br>" + self.message.value if self.message.value else "")
 
     def update(self) -> None:
         """Trace the edited network; refresh the message, the table and the picture."""
         self.check_result.value = ""
         self.last_check = None
-        try:
-            self.trace, self.error = trace(self.spec), None
-        except ArchitectureError as exc:
-            self.trace, self.error = None, str(exc)
+        self.trace, self.error = outcome(self.spec)
         self.message.value = "" if self.error is None else _error_html(self.error)
         self.check_button.disabled = self.error is not None
         self.summary.value = self._summary_html()
@@ -516,101 +620,148 @@ class NetworkExplorer(PictureWidget):
 
     def _summary_html(self) -> str:
         base = trace(self.base)
-        brows = {r.name: r for r in base.rows}
         if self.trace is None:
-            return (f"<b>{_esc(self.spec.title)}</b>: no table, the network cannot run as set "
-                    f"(unchanged it has {base.total_params:,} parameters).")
+            return (
+                f"<b>{_esc(self.spec.title)}</b>: no table, the network cannot run as set "
+                f"(unchanged it has {base.total_params:,} parameters)."
+            )
         head = "<tr><th>layer</th><th>output</th><th>parameters</th><th>change</th></tr>"
         lines = [f"<tr><td>input</td><td>{'×'.join(map(str, self.trace.input_shape))}</td><td></td><td></td></tr>"]
-        for r in self.trace.rows:
-            if r.kind not in SIZE_KINDS:
-                continue
-            b = brows.get(r.name)
-            delta = "" if b is None or b.params == r.params else f"{r.params - b.params:+,}"
-            shape_changed = b is not None and b.out_shape != r.out_shape
+        for r in summary_rows(self.trace, base, SIZE_KINDS):
             style = ' style="background:#fff3e0"' if r.name == self.layer.value else ""
-            shape = "×".join(map(str, r.out_shape))
-            shape = f"<b>{shape}</b>" if shape_changed else shape
-            lines.append(f"<tr{style}><td>{_esc(r.name)}</td><td>{shape}</td><td style='text-align:right'>"
-                         f"{r.params:,}</td><td style='text-align:right'>{delta}</td></tr>")
+            shape = "×".join(map(str, r.shape))
+            shape = f"<b>{shape}</b>" if r.shape_changed else shape
+            delta = "" if not r.delta else f"{r.delta:+,}"
+            lines.append(
+                f"<tr{style}><td>{_esc(r.name)}</td><td>{shape}</td><td style='text-align:right'>"
+                f"{r.params:,}</td><td style='text-align:right'>{delta}</td></tr>"
+            )
         total = self.trace.total_params
         d = total - base.total_params
-        lines.append(f"<tr><td><b>total</b></td><td></td><td style='text-align:right'><b>{total:,}</b></td>"
-                     f"<td style='text-align:right'>{'' if d == 0 else f'{d:+,}'}</td></tr>")
+        lines.append(
+            f"<tr><td><b>total</b></td><td></td><td style='text-align:right'><b>{total:,}</b></td>"
+            f"<td style='text-align:right'>{'' if d == 0 else f'{d:+,}'}</td></tr>"
+        )
         return f"<table style='font-size:90%'>{head}{''.join(lines)}</table>"
 
-    def _draw(self, fig: Any) -> None:
-        baseline: Optional[Trace] = None
-        if self.changed:
-            try:  # the unedited layers at the same input size, or at their own
-                baseline = trace(self.base.with_input(self.spec.input_shape[1:]))
-            except ArchitectureError:
-                baseline = trace(self.base)
+    def _draw(self, fig: Figure) -> None:
+        before = baseline(self.spec, self.base) if self.changed else None
         if self.trace is not None:
-            plot_layer_sizes(self.trace, highlight=self.layer.value, baseline=baseline, fig=fig)
-        else:  # draw the unedited network with the message over it
-            shown = baseline or trace(self.base)
-            size = "×".join(map(str, shown.input_shape))
-            plot_layer_sizes(shown, highlight=self.layer.value, error=self.error, fig=fig,
-                             title=f"{self.spec.title}: impossible as set (drawn unedited, at {size})")
+            plot_layer_sizes(self.trace, highlight=self.layer.value, baseline=before, fig=fig)
+            return
+        shown = before or trace(self.base)  # the unedited network with the message over it
+        size = "×".join(map(str, shown.input_shape))
+        plot_layer_sizes(
+            shown,
+            highlight=self.layer.value,
+            error=self.error,
+            fig=fig,
+            title=f"{self.spec.title}: impossible as set (drawn unedited, at {size})",
+        )
 
     # -- the real module
     def check(self, batch: int = 1) -> bool:
         """Build ``classicnets.build_model(spec)``, run ``batch`` zero images
         through it and compare every layer's output shape with the trace.
-        Returns whether all agree; the verdict goes to ``check_result``."""
-        if self.trace is None:
-            self.check_result.value = _error_html(f"nothing to build: {self.error}")
+        Returns whether all agree; the verdict goes to ``check_result``. A network
+        over :data:`~classicnets.explorer.CHECK_BUDGET_BYTES` is not built."""
+        refusal = f"nothing to build: {self.error}" if self.trace is None else check_refusal(self.trace, batch)
+        if refusal:
+            self.check_result.value = _error_html(refusal)
             return False
         try:
-            import torch
-
-            from .models import build_model
-
-            model = build_model(self.spec).eval()
-            seen: Dict[str, Tuple[int, ...]] = {}
-            hooks = []
-            for block in (model.features, model.classifier):
-                for name, module in block.named_children():
-                    hooks.append(module.register_forward_hook(
-                        lambda _m, _i, o, name=name: seen.__setitem__(name, tuple(o.shape[1:]))))
-            try:
-                with torch.no_grad():
-                    out = model(torch.zeros(batch, *self.spec.input_shape))
-            finally:
-                for h in hooks:
-                    h.remove()
+            seen, out, params = _run_module(self.spec, batch)
         except Exception as exc:  # a failure of the real module is a finding, not a crash
             self.check_result.value = _error_html(f"the real module failed: {type(exc).__name__}: {exc}")
             self.last_check = None
             return False
         traced = {r.name: tuple(r.out_shape) for r in self.trace.rows}
         self.last_check = {name: (traced[name], shape) for name, shape in seen.items() if name in traced}
-        bad = [f"{n}: traced {'×'.join(map(str, t))}, ran {'×'.join(map(str, s))}"
-               for n, (t, s) in self.last_check.items() if t != s]
-        if bad:
-            self.check_result.value = _error_html("the forward pass disagrees with the arithmetic — " + "; ".join(bad))
-            return False
-        params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        if params != self.trace.total_params:
-            self.check_result.value = _error_html(
-                f"shapes agree, but the module has {params:,} trainable parameters where the arithmetic "
-                f"counts {self.trace.total_params:,}")
-            return False
-        self.check_result.value = _ok_html(
-            f"built and ran: all {len(self.last_check)} layers give the traced shapes; output "
-            f"{tuple(out.shape)}, {params:,} trainable parameters as counted")
-        return True
+        ok, verdict = _verdict(self.last_check, params, self.trace.total_params, out)
+        self.check_result.value = (_ok_html if ok else _error_html)(verdict)
+        return ok
 
     def _describe(self) -> str:
         if self.trace is None:
             return f"{self.spec.title}: {self.error}"
-        return (f"{self.spec.title} at {'×'.join(map(str, self.spec.input_shape))}: "
-                f"{self.trace.total_params:,} parameters")
+        return (
+            f"{self.spec.title} at {'×'.join(map(str, self.spec.input_shape))}: {self.trace.total_params:,} parameters"
+        )
 
 
-def network_explorer(net: str = "lenet5", variant: Optional[str] = None, layer: Optional[str] = None,
-                     *, spec: Optional[NetSpec] = None, **values: Any) -> NetworkExplorer:
+SETTINGS = ("net", "variant", "layer", "kernel", "stride", "padding", "input_size")
+NetworkTable = Dict[str, Tuple[str, Dict[str, Optional[NetSpec]], Tuple[int, int]]]
+
+
+def _network_table(spec: Optional[NetSpec]) -> NetworkTable:
+    """key -> (label, {variant: spec or None until first picked}, input-size slider range)."""
+    table: NetworkTable = {
+        key: (label, {v: None for v in variants}, rng) for key, (label, variants, rng) in NETWORKS.items()
+    }
+    if spec is not None:  # any other description: offered as one more network
+        size = spec.input_shape[1]
+        table["custom"] = (spec.name, {spec.variant: spec}, (max(1, size // 4), max(2 * size, 8)))
+    return table
+
+
+def _show(slider: W.IntSlider, value: int, low: int, high: int) -> None:
+    """Set a slider's range, then its value (in that order, so the value is never clipped)."""
+    slider.max = max(high, slider.min)
+    slider.min = low
+    slider.max = high
+    slider.value = value
+
+
+def _run_module(spec: NetSpec, batch: int) -> Tuple[Dict[str, Tuple[int, ...]], Tuple[int, ...], int]:
+    """Build the module, run ``batch`` zero images: each named layer's output shape, the output shape and
+    the number of trainable parameters."""
+    import torch
+
+    from .models import build_model
+
+    model = build_model(spec).eval()
+    seen: Dict[str, Tuple[int, ...]] = {}
+    hooks = []
+    for block in (model.features, model.classifier):
+        for name, module in block.named_children():
+            hooks.append(
+                module.register_forward_hook(lambda _m, _i, o, name=name: seen.__setitem__(name, tuple(o.shape[1:])))
+            )
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(batch, *spec.input_shape))
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen, tuple(out.shape), sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _verdict(
+    shapes: Dict[str, Tuple[Tuple[int, ...], Tuple[int, ...]]], params: int, counted: int, out: Tuple[int, ...]
+) -> Tuple[bool, str]:
+    bad = [
+        f"{n}: traced {'×'.join(map(str, t))}, ran {'×'.join(map(str, s))}" for n, (t, s) in shapes.items() if t != s
+    ]
+    if bad:
+        return False, "the forward pass disagrees with the arithmetic — " + "; ".join(bad)
+    if params != counted:
+        return False, (
+            f"shapes agree, but the module has {params:,} trainable parameters where the arithmetic counts {counted:,}"
+        )
+    return True, (
+        f"built and ran: all {len(shapes)} layers give the traced shapes; output "
+        f"{out}, {params:,} trainable parameters as counted"
+    )
+
+
+def network_explorer(
+    net: str = "lenet5",
+    variant: Optional[str] = None,
+    layer: Optional[str] = None,
+    *,
+    spec: Optional[NetSpec] = None,
+    **values: SettingValue,
+) -> NetworkExplorer:
     """``NetworkExplorer(net, variant, layer, spec=None, **values)``; e.g.
     ``network_explorer("alexnet", "paper", layer="conv1", kernel=7)``, or
     ``network_explorer(spec=spec_from_module(torchvision.models.alexnet(), (3, 224, 224)))``

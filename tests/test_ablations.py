@@ -296,7 +296,8 @@ def test_test_split_is_the_runs_test_set(tiny_run):
 
     r = tiny_run.recipe
     split = at.test_split(r)
-    full = load_fashion_mnist(resize=r.input_size, n_train=r.n_train, n_test=r.n_test, seed=r.seed, progress=False)
+    full = load_fashion_mnist(resize=r.input_size, pad=0, n_train=r.n_train, n_test=r.n_test, seed=r.seed,
+                              progress=False)
     assert len(split.x_train) == 0
     assert torch.equal(split.x_test, full.x_test) and torch.equal(split.y_test, full.y_test)
 

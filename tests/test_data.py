@@ -1,4 +1,5 @@
 """classicnets.data: finding, checking, decoding and shaping Fashion-MNIST / MNIST."""
+
 from __future__ import annotations
 
 import gzip
@@ -55,7 +56,9 @@ def tiny_blobs(seed: int = 0) -> Dict[str, bytes]:
 def info_for(blobs: Dict[str, bytes], *, system_dirs=(), urls=("http://example.invalid/fashion/",)) -> D.DatasetInfo:
     """FASHION_MNIST with the checksum table replaced by that of ``blobs``."""
     specs = {
-        f: D.FileSpec(f, f"fake {f}", md5=hashlib.md5(b).hexdigest(), sha256=hashlib.sha256(gzip.decompress(b)).hexdigest())
+        f: D.FileSpec(
+            f, f"fake {f}", md5=hashlib.md5(b).hexdigest(), sha256=hashlib.sha256(gzip.decompress(b)).hexdigest()
+        )
         for f, b in blobs.items()
     }
     return replace(
@@ -119,7 +122,7 @@ class FakeResponse(io.BytesIO):
 
 @needs_real
 def test_real_fashion_mnist_loads(isolated):
-    ds = D.load_fashion_mnist()
+    ds = D.load_fashion_mnist(pad=0)
     assert ds.x_train.shape == (60000, 1, 28, 28) and ds.x_test.shape == (10000, 1, 28, 28)
     assert ds.x_train.dtype == torch.float32 and ds.y_train.dtype == torch.int64
     assert ds.y_train.shape == (60000,) and ds.y_test.shape == (10000,)
@@ -151,15 +154,25 @@ def test_real_pad_unnormalised_and_cached(isolated):
     assert ds.x_train.shape == (60000, 1, 32, 32) and ds.input_shape == (1, 32, 32)
     assert float(ds.x_train.min()) == 0.0 and float(ds.x_train.max()) == 1.0 and ds.mean is None
     # padding is background (0), and the middle is the unpadded image
-    plain = D.load_fashion_mnist(normalize=False)
+    plain = D.load_fashion_mnist(normalize=False, pad=0)
     assert torch.equal(ds.x_test[:, :, 2:30, 2:30], plain.x_test)
     assert float(ds.x_train[:, :, :2].abs().max()) == 0.0
     # decoded arrays are cached: the same array object comes back
     spec = D.FASHION_MNIST.train_images
-    assert D.read_idx(DEBIAN / spec.filename, spec, D.FASHION_MNIST) is D.read_idx(DEBIAN / spec.filename, spec, D.FASHION_MNIST)
+    assert D.read_idx(DEBIAN / spec.filename, spec, D.FASHION_MNIST) is D.read_idx(
+        DEBIAN / spec.filename, spec, D.FASHION_MNIST
+    )
 
 
 # --------------------------------------------------------------------------- shapes
+
+
+def test_the_default_is_lenet5s_32x32(fake, isolated):
+    ds = D.load_fashion_mnist(write(isolated / "root", fake), normalize=False)
+    assert ds.input_shape == (1, 32, 32) and ds.meta["pad"] == 2
+    assert float(ds.x_train[:, :, :2].abs().max()) == 0.0  # background all round
+    with pytest.raises(ValueError, match="pad must be a whole number ≥ 0, got 2.5"):
+        D.load_fashion_mnist(isolated / "root", pad=2.5)
 
 
 def test_pad_resize_subset_shapes(fake, isolated):
@@ -184,14 +197,14 @@ def test_resize_is_bilinear_without_antialias(fake, isolated):
 
 def test_subset_is_seeded_and_checked(fake, isolated):
     write(isolated / "root", fake)
-    ds = D.load_fashion_mnist(isolated / "root")
+    ds = D.load_fashion_mnist(isolated / "root", pad=0)
     a, b, c = ds.subset(5, 2, seed=1), ds.subset(5, 2, seed=1), ds.subset(5, 2, seed=2)
     assert a.x_train.shape == (5, 1, 28, 28) and a.y_test.shape == (2,)
     assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_train, b.y_train)
     assert not torch.equal(a.x_train, c.x_train)
     assert ds.subset(None, 3).x_train.shape[0] == 12
     # load-time subsets pick the same examples as .subset with the same seed
-    assert torch.equal(D.load_fashion_mnist(isolated / "root", n_train=5, n_test=2, seed=1).x_train, a.x_train)
+    assert torch.equal(D.load_fashion_mnist(isolated / "root", n_train=5, n_test=2, seed=1, pad=0).x_train, a.x_train)
     with pytest.raises(ValueError, match="n_train=13"):
         ds.subset(13)
 
@@ -214,32 +227,115 @@ def test_memory_check_gives_advice():
 # --------------------------------------------------------------------------- where the files are found
 
 
-def test_search_order_root_env_cache_system(fake, isolated, monkeypatch):
+def test_search_order_cache_then_system(fake, isolated):
     system = write(isolated / "usr-share", fake)
     assert D.load_fashion_mnist(download=False).source == system
-
     cache = write(D.user_cache_dir("fashion-mnist"), fake)
     assert cache == isolated / "xdg" / "classicnets" / "fashion-mnist"
     assert D.load_fashion_mnist(download=False).source == cache
+    assert D.search_dirs(D.FASHION_MNIST) == [cache, system]
 
+
+def test_a_named_place_is_the_only_place(fake, isolated, monkeypatch):
+    write(isolated / "usr-share", fake)
     env_direct = write(isolated / "env", fake)
     monkeypatch.setenv(D.ENV_VAR, str(env_direct))
     assert D.load_fashion_mnist(download=False).source == env_direct
     env_sub = write(isolated / "env" / "fashion-mnist", fake)
     assert D.load_fashion_mnist(download=False).source == env_sub  # the subfolder comes first
-
     root = write(isolated / "root", fake)
     assert D.load_fashion_mnist(root, download=False).source == root
     nested = write(isolated / "root2" / "fashion-mnist", fake)
     assert D.load_fashion_mnist(str(isolated / "root2"), download=False).source == nested
-    assert D.search_dirs(D.FASHION_MNIST, root)[:4] == [root, root / "fashion-mnist", env_sub, env_direct]
+    assert D.search_dirs(D.FASHION_MNIST, root) == [root, root / "fashion-mnist"]
+    assert D.search_dirs(D.FASHION_MNIST) == [env_sub, env_direct]
 
 
-def test_incomplete_folder_is_skipped(fake, isolated):
-    partial = isolated / "root"
-    write(partial, {k: v for k, v in fake.items() if "t10k-labels" not in k})
+def test_a_root_that_does_not_exist_is_an_error_not_a_fall_back(fake, isolated):
+    write(isolated / "usr-share", fake)  # a good copy elsewhere must not be used silently
+    with pytest.raises(D.DatasetNotFoundError, match=r"root=.*nope.*does not exist"):
+        D.load_fashion_mnist(isolated / "nope")
+
+
+def test_a_root_with_three_of_four_files_names_the_missing_one(fake, isolated):
+    write(isolated / "usr-share", fake)
+    partial = write(isolated / "root", {k: v for k, v in fake.items() if "t10k-labels" not in k})
+    with pytest.raises(D.DatasetNotFoundError) as err:
+        D.load_fashion_mnist(partial)
+    assert f"{partial} holds 3 of the 4 Fashion-MNIST files; missing: t10k-labels-idx1-ubyte.gz" in str(err.value)
+
+
+def test_a_root_with_gunzipped_files_says_so(fake, isolated):
+    root = isolated / "root"
+    write(root, {k[:-3]: gzip.decompress(v) for k, v in fake.items()})
+    with pytest.raises(D.DatasetNotFoundError, match="holds 0 of the 4") as err:
+        D.load_fashion_mnist(root)
+    assert "Uncompressed files found: train-images-idx3-ubyte," in str(err.value) and "gzip -n" in str(err.value)
+
+
+def test_empty_or_wrong_classicnets_data_is_an_error(fake, isolated, monkeypatch):
+    write(isolated / "usr-share", fake)
+    monkeypatch.setenv(D.ENV_VAR, "")
+    with pytest.raises(D.DataError, match="CLASSICNETS_DATA is set but empty"):
+        D.load_fashion_mnist()
+    monkeypatch.setenv(D.ENV_VAR, str(write(isolated / "empty", {})))
+    with pytest.raises(D.DatasetNotFoundError, match="holds none of the files"):
+        D.load_fashion_mnist()
+
+
+def test_the_loader_says_which_copy_it_used(fake, isolated, capsys):
     system = write(isolated / "usr-share", fake)
-    assert D.load_fashion_mnist(partial, download=False).source == system
+    ds = D.load_fashion_mnist()
+    assert capsys.readouterr().out == f"Fashion-MNIST: {system} (the dataset-fashion-mnist package)\n"
+    assert ds.meta["origin"] == f"{system} (the dataset-fashion-mnist package)"
+    D.load_fashion_mnist(system, progress=False)
+    assert capsys.readouterr().out == ""
+
+
+def test_an_unreadable_folder_is_skipped_with_a_warning(fake, isolated, monkeypatch):
+    cache = write(D.user_cache_dir("fashion-mnist"), fake)
+    system = write(isolated / "usr-share", fake)
+    listdir = os.listdir
+
+    def deny(path):
+        if Path(path) == cache:
+            raise PermissionError(13, "Permission denied")
+        return listdir(path)
+
+    monkeypatch.setattr(D.os, "listdir", deny)
+    with pytest.warns(UserWarning, match=f"skipping {cache}: cannot read it \\(Permission denied\\)"):
+        assert D.load_fashion_mnist(download=False).source == system
+
+
+def test_an_incomplete_system_folder_is_skipped_with_a_warning(fake, isolated):
+    write(isolated / "usr-share", {k: v for k, v in fake.items() if "t10k-labels" not in k})
+    with pytest.warns(UserWarning, match="missing: t10k-labels-idx1-ubyte.gz"):
+        with pytest.raises(D.DatasetNotFoundError, match="Downloading is off"):
+            D.load_fashion_mnist(download=False)
+
+
+def test_a_read_only_cache_is_reported_as_such_not_as_a_failed_download(fake, isolated, monkeypatch):
+    blocker = isolated / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    calls = []
+    monkeypatch.setattr(D, "_open_url", lambda url, timeout=30.0: calls.append(url))
+    with pytest.raises(D.DatasetNotFoundError) as err:
+        D.load_fashion_mnist()
+    assert "the user cache" in str(err.value) and "cannot be written" in str(err.value)
+    assert "XDG_CACHE_HOME" in str(err.value) and calls == []
+
+
+def test_stale_part_files_of_a_killed_download_are_swept(fake, isolated, monkeypatch):
+    cache = D.user_cache_dir("fashion-mnist")
+    cache.mkdir(parents=True)
+    stale, live = cache / ".train-images-idx3-ubyte.gz.abc123.part", cache / ".t10k-images-idx3-ubyte.gz.def4.part"
+    stale.write_bytes(b"half a file")
+    live.write_bytes(b"another download, still running")
+    os.utime(stale, (1, 1))
+    monkeypatch.setattr(D, "_open_url", lambda url, timeout=30.0: FakeResponse(fake[url.rsplit("/", 1)[1]]))
+    D.load_fashion_mnist(progress=False)
+    assert not stale.exists() and live.exists()
 
 
 def test_default_cache_is_under_home(monkeypatch, tmp_path):
@@ -279,7 +375,7 @@ def test_recompressed_file_with_same_content_is_accepted(fake, isolated):
     repacked = gz(gzip.decompress(fake[name]), mtime=1591347949)
     assert hashlib.md5(repacked).hexdigest() != D.FASHION_MNIST.train_images.md5
     (root / name).write_bytes(repacked)
-    assert D.load_fashion_mnist(root).x_train.shape == (12, 1, 28, 28)
+    assert D.load_fashion_mnist(root, pad=0).x_train.shape == (12, 1, 28, 28)
 
 
 def test_mnist_file_in_the_fashion_folder_is_called_out():
@@ -366,14 +462,16 @@ def test_download_success_then_no_network_needed(fake, isolated, monkeypatch):
     assert calls[0] == "http://example.invalid/fashion/train-images-idx3-ubyte.gz"
     assert sorted(p.name for p in cache.iterdir()) == sorted(fake)
     assert all((cache / n).read_bytes() == b for n, b in fake.items())
-    assert ds.x_train.shape == (12, 1, 28, 28)
+    assert ds.x_train.shape == (12, 1, 32, 32)
     D.load_fashion_mnist(progress=False)
     assert len(calls) == 4  # found in the cache the second time
 
 
 def test_download_interrupted_midstream_leaves_no_partial_file(fake, isolated, monkeypatch):
     monkeypatch.setattr(D, "_DOWNLOAD_BLOCK", 64)
-    monkeypatch.setattr(D, "_open_url", lambda url, timeout=30.0: FakeResponse(fake[url.rsplit("/", 1)[1]], fail_after=200))
+    monkeypatch.setattr(
+        D, "_open_url", lambda url, timeout=30.0: FakeResponse(fake[url.rsplit("/", 1)[1]], fail_after=200)
+    )
     with pytest.raises(D.DatasetNotFoundError, match="connection reset mid-download"):
         D.load_fashion_mnist(progress=False)
     cache = D.user_cache_dir("fashion-mnist")
@@ -382,8 +480,9 @@ def test_download_interrupted_midstream_leaves_no_partial_file(fake, isolated, m
 
 def test_download_with_wrong_checksum_is_discarded(fake, isolated, monkeypatch):
     monkeypatch.setattr(D, "_open_url", lambda url, timeout=30.0: FakeResponse(gz(b"garbage")))
-    with pytest.raises(D.DatasetNotFoundError, match="Checksum mismatch"):
+    with pytest.raises(D.DatasetNotFoundError, match="Checksum mismatch for the download of http://") as err:
         D.load_fashion_mnist(progress=False)
+    assert ".part" not in str(err.value)  # never the name of a temporary file that is gone
     assert list(D.user_cache_dir("fashion-mnist").iterdir()) == []
 
 
@@ -411,7 +510,7 @@ def test_second_mirror_is_tried(fake, isolated, monkeypatch):
         return FakeResponse(fake[url.rsplit("/", 1)[1]])
 
     monkeypatch.setattr(D, "_open_url", serve)
-    assert D.load_fashion_mnist(progress=False).x_test.shape == (6, 1, 28, 28)
+    assert D.load_fashion_mnist(progress=False).x_test.shape == (6, 1, 32, 32)
 
 
 def test_can_download_says_quickly_whether_the_server_answers(monkeypatch):

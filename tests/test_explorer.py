@@ -4,6 +4,7 @@ The browser tests (tests/test_browser.py, marker ``browser``) drive it in Chromi
 HTML is checked in Python, and, where ``node`` is installed, the JavaScript arithmetic is
 compared with Python's on the same random cases without a browser.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,24 @@ from pathlib import Path
 
 import pytest
 
-from classicnets.explorer import explorer_html, explorer_js, spec_payload
-from classicnets.specs import all_specs, lenet5_spec
+from classicnets.arithmetic import ArchitectureError, trace
+from classicnets.explorer import (
+    CHECK_BUDGET_BYTES,
+    check_memory,
+    check_refusal,
+    check_value,
+    edit_input,
+    edit_layer,
+    editable_layers,
+    explorer_html,
+    explorer_js,
+    outcome,
+    pick_network,
+    slider_values,
+    spec_payload,
+    summary_rows,
+)
+from classicnets.specs import alexnet_spec, all_specs, lenet5_spec
 from conftest import JS_RESULTS, REPO, compare_results
 
 
@@ -111,8 +128,119 @@ def test_javascript_matches_python_under_node(explorer_cases, tmp_path: Path):
     )
     script = REPO / "classicnets" / "assets" / "explorer.js"
     proc = subprocess.run(
-        ["node", str(harness), str(script)], input=json.dumps([{"spec": c["spec"]} for c in explorer_cases]),
-        capture_output=True, text=True, timeout=120, check=True,
+        ["node", str(harness), str(script)],
+        input=json.dumps([{"spec": c["spec"]} for c in explorer_cases]),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     problems = compare_results(explorer_cases, json.loads(proc.stdout))
     assert not problems, f"{len(problems)} of {len(explorer_cases)} differ:\n" + "\n".join(problems[:15])
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed (the browser tests cover this)")
+def test_javascript_refuses_a_duplicate_table_entry_like_python(tmp_path: Path):
+    from classicnets.layers import NetSpec
+
+    d = lenet5_spec("paper").to_dict()
+    next(x for x in d["features"] if x["name"] == "C3")["table"][2] = [2, 3, 3]
+    with pytest.raises(ArchitectureError) as err:
+        NetSpec.from_dict(d)
+    harness = tmp_path / "table.js"
+    harness.write_text(
+        "const api = require(process.argv[2]);\nconsole.log(api.traceResult(JSON.parse(process.argv[3])).error);\n",
+        encoding="utf-8",
+    )
+    script = REPO / "classicnets" / "assets" / "explorer.js"
+    proc = subprocess.run(
+        ["node", str(harness), str(script), json.dumps(d)], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert (
+        proc.stdout.strip()
+        == str(err.value)
+        == ("C3: connection table row 2 (2, 3, 3) lists input map 3 twice: list each input map once per row")
+    )
+
+
+# ------------------------------------------------------------------ the explorer's logic, without a widget
+
+
+def test_sliders_show_a_layer_as_numbers():
+    spec = lenet5_spec().with_layer("conv1", kernel=(3, 5), padding="same")
+    assert slider_values(spec, "conv1") == {"kernel": 3, "stride": 1, "padding": 1}
+    assert slider_values(spec, "pool1") == {"kernel": 2, "stride": 2, "padding": 0}  # stride None shows the kernel
+    assert slider_values(spec.with_layer("conv1", padding="valid"), "conv1")["padding"] == 0
+    assert editable_layers(lenet5_spec("paper")) == ["C1", "S2", "C3", "S4", "C5"]
+
+
+def test_edit_layer_writes_only_the_field_that_moved():
+    spec = lenet5_spec().with_layer("conv1", kernel=(3, 5), padding="same")
+    moved = edit_layer(spec, "conv1", "stride", 2)
+    assert moved.layer("conv1").kernel == (3, 5) and moved.layer("conv1").padding == "same"
+    back = edit_layer(moved, "conv1", "stride", 1)
+    assert back == spec
+    assert edit_layer(spec, "conv1", "padding", 1) is spec  # what the slider already shows: nothing to write
+    assert edit_layer(spec, "conv1", "padding", 2).layer("conv1").padding == 2
+    pool = edit_layer(lenet5_spec(), "pool1", "kernel", 3).layer("pool1")
+    assert pool.kernel == 3 and pool.stride is None  # a pooling stride still follows its kernel
+    with pytest.raises(ArchitectureError, match="the explorer edits kernel, stride, padding, not 'groups'"):
+        edit_layer(spec, "conv1", "groups", 2)
+
+
+def test_edit_input_keeps_channels_and_is_a_no_op_when_unchanged():
+    spec = alexnet_spec()
+    assert edit_input(spec, 227) is spec
+    assert edit_input(spec, 224).input_shape == (3, 224, 224)
+
+
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        ("3", "conv1: kernel must be a whole number, got '3'"),
+        (2.5, "got 2.5"),
+        (None, "got None"),
+        (True, "got True"),
+        (65, "conv1: kernel 65 is more than the widget draws (at most 64)"),
+    ],
+)
+def test_check_value_refuses_with_the_fix(value, words):
+    with pytest.raises(ArchitectureError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        check_value("kernel", value, 64, "conv1")
+    assert check_value("kernel", 0, 64, "conv1") == 0  # too low: the arithmetic explains it
+
+
+def test_outcome_and_summary_rows():
+    base = trace(lenet5_spec())
+    t, error = outcome(lenet5_spec().with_layer("conv2", kernel=3))
+    assert error is None
+    rows = {r.name: r for r in summary_rows(t, base, ("conv", "pool", "linear"))}
+    assert rows["fc1"].delta == 576 * 120 - 400 * 120 and rows["pool2"].shape_changed
+    assert rows["conv1"].delta == 0 and not rows["conv1"].shape_changed
+    t, error = outcome(lenet5_spec().with_layer("conv2", kernel=15))
+    assert t is None and error.startswith("conv2: kernel 15 is larger than its padded input")
+
+
+def test_check_memory_counts_parameters_and_activations():
+    t = trace(lenet5_spec())
+    acts = 32 * 32 + sum(
+        r.out_shape[0] * (r.out_shape[1] * r.out_shape[2] if len(r.out_shape) == 3 else 1) for r in t.rows
+    )
+    assert check_memory(t) == 4 * (2 * 61_706 + acts)
+    assert check_refusal(t) is None
+    big = trace(alexnet_spec(input_size=512))
+    assert check_memory(big) > CHECK_BUDGET_BYTES
+    assert "more than the 1.0 GiB this check allows" in check_refusal(big)
+
+
+def test_pick_network_refuses_unknown_names_and_keeps_what_is_shown():
+    known = {"lenet5": ("LeNet5", ["blog", "paper", "modern"]), "alexnet": ("AlexNet", ["blog", "paper"])}
+    assert pick_network(known, ("lenet5", "paper"), variant="modern") == ("lenet5", "modern", [])
+    assert pick_network(known, ("lenet5", "paper"), net="alexnet") == ("alexnet", "blog", [])
+    assert pick_network(known, ("lenet5", "paper"), net="lenet5") == ("lenet5", "paper", [])
+    net, variant, messages = pick_network(known, ("lenet5", "paper"), net="vgg", variant="nope")
+    assert (net, variant) == ("lenet5", "paper")
+    assert messages == [
+        "unknown network 'vgg': choose one of 'lenet5', 'alexnet'",
+        "unknown LeNet5 variant 'nope': choose one of 'blog', 'paper', 'modern'",
+    ]

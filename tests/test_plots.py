@@ -1,4 +1,5 @@
 """The pictures: each draws without error, returns a figure, and shows what it says."""
+
 from __future__ import annotations
 
 import matplotlib
@@ -42,8 +43,9 @@ def test_fig_to_png_works_on_unmanaged_figures():
 
 def test_image_grid_titles_labels_and_marks_mistakes():
     x = torch.rand(6, 1, 8, 8)
-    fig = plots.image_grid(x, torch.tensor([0, 1, 2, 0, 1, 2]), ["a", "b", "c"],
-                           predictions=torch.tensor([0, 1, 0, 0, 1, 2]), ncols=3)
+    fig = plots.image_grid(
+        x, torch.tensor([0, 1, 2, 0, 1, 2]), ["a", "b", "c"], predictions=torch.tensor([0, 1, 0, 0, 1, 2]), ncols=3
+    )
     assert len(fig.axes) == 6
     assert fig.axes[0].get_title() == "a\n→ a"
     assert fig.axes[2].get_title() == "c\n→ a"
@@ -65,7 +67,7 @@ def test_training_curves_one_and_many_runs():
     fig = plots.training_curves(_history([0.5, 0.7]))
     assert len(fig.axes) == 2
     fig = plots.training_curves({"blog": _history([0.5, 0.7]), "modern": _history([0.6, 0.8, 0.9])})
-    labels = [l.get_label() for l in fig.axes[1].get_lines()]
+    labels = [line.get_label() for line in fig.axes[1].get_lines()]
     assert "blog: test" in labels and "modern: test" in labels
     assert list(fig.axes[1].get_lines()[-1].get_ydata()) == [0.6, 0.8, 0.9]
 
@@ -155,6 +157,11 @@ def test_layer_sizes_lenet_with_baseline_and_highlight():
     assert f"{trace(edited).total_params:,} parameters" in fig._suptitle.get_text()
     assert "vs unchanged" in fig._suptitle.get_text()
     labels = [t.get_text() for t in ax_par.texts]
+    dp = trace(edited).total_params - trace(base).total_params
+    dm = trace(base).total_macs - trace(edited).total_macs  # the smaller kernel: more parameters, fewer MACs
+    assert dp > 0 and dm > 0
+    title = fig._suptitle.get_text().replace("\n", " ")
+    assert f"parameters (+{dp:,})" in title and f"{trace(edited).total_macs:,} MACs (−{dm:,})" in title
     assert f"{trace(edited).row('fc1').params:,}" in labels
 
 
@@ -166,10 +173,20 @@ def test_layer_sizes_alexnet_and_error_banner():
 
 def test_scaled_tanh_and_c3_table():
     fig = plots.plot_scaled_tanh()
-    labels = [l.get_label() for l in fig.axes[0].get_lines()]
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
     assert "1.7159·tanh(2/3·a)" in labels
     fig = plots.plot_c3_table()
     image = fig.axes[0].images[0].get_array()
     assert image.shape == (6, 16)
     assert int(image.sum()) == sum(len(r) for r in C3_TABLE) == 60
     assert image[:, 15].tolist() == [1] * 6
+
+
+def test_kernel_placement_dilated_taps_are_drawn_and_fast():
+    import time
+
+    start = time.perf_counter()
+    fig = plots.plot_kernel_placement(256, 64, 1, 32, 4)
+    assert time.perf_counter() - start < 3.0  # about 0.3 s on an idle machine
+    taps = fig.axes[0].images[0].get_array()
+    assert taps.shape[:2] == (253, 253) and (taps[::4, ::4, 3] > 0).all() and taps[1::4, :, 3].max() == 0

@@ -347,7 +347,26 @@
     }
   }
 
+  /** classicnets.layers refuses a connection table that lists an input map twice in a row
+   *  when the layer is made, before any arithmetic: the same message here. */
+  function checkTables(spec) {
+    for (const layer of specLayers(spec)) {
+      if (layer.kind !== "conv" || !layer.table) continue;
+      layer.table.forEach(function (row, o) {
+        const seen = new Set();
+        for (const i of row) {
+          if (seen.has(i)) {
+            throw new ArchitectureError(layer.name, "connection table row " + o + " " + pyRepr(row) +
+              " lists input map " + i + " twice: list each input map once per row");
+          }
+          seen.add(i);
+        }
+      });
+    }
+  }
+
   function traceInto(spec, rows) {
+    checkTables(spec);
     let shape = (spec.input_shape || []).map(function (x) { return x; });
     if (shape.length !== 3 || Math.min.apply(null, shape) < 1) {
       throw new ArchitectureError("input", "input shape must be (channels, height, width) ≥ 1, got " + pyRepr(shape));
