@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .fileio import write_text_atomic
+from .records import Record, environment, load, write_text_atomic
 
 PACKAGE = Path(__file__).resolve().parent
 WEIGHTS_PATH = PACKAGE / "assets" / "lenet5_weights.json"
@@ -46,7 +46,7 @@ RECORD_PATH = PACKAGE / "records" / "lenet5_weights.json"
 VARIANTS = ("blog", "modern")
 LAYERS = ("conv1", "conv2", "fc1", "fc2", "fc3")  # the spec's names of the layers with parameters
 WEIGHTS_SCHEMA = "classicnets.lenet5_weights/1"
-RECORD_SCHEMA = "classicnets.lenet5_weights_record/1"
+RECORD_KIND = "lenet5_weights"  # a classicnets.records envelope
 COMMAND = "python -m classicnets.export"
 SETTINGS = dict(batch_size=128, lr=4e-3, schedule="cosine", seed=0)  # chapter 3's settings
 EPOCHS = 6
@@ -246,7 +246,6 @@ def sha256(path: Path) -> str:
 def train_and_export(epochs: int = EPOCHS, out_dir: Optional[Path] = None, progress: bool = True) -> Dict[str, Any]:
     """Train both networks, write the three files, return the record."""
     from .data import FASHION_MNIST, find_dataset_dir, load_fashion_mnist, read_idx
-    from .envinfo import environment
     from .models import lenet5
     from .train import evaluate, fit
 
@@ -293,10 +292,7 @@ def train_and_export(epochs: int = EPOCHS, out_dir: Optional[Path] = None, progr
         COMMAND + ("" if epochs == EPOCHS else f" --epochs {epochs}") + ("" if out_dir is None else f" --out {out_dir}")
     )
     shown = (lambda p: f"classicnets/{p.parent.name}/{p.name}") if out_dir is None else str
-    record = {
-        "schema": RECORD_SCHEMA,
-        "command": command,
-        "env": environment(torch.device("cpu")),
+    payload = {
         "settings": {
             **SETTINGS,
             "epochs": epochs,
@@ -309,12 +305,14 @@ def train_and_export(epochs: int = EPOCHS, out_dir: Optional[Path] = None, progr
         "images_file": shown(images_path),
         "images_sha256": sha256(images_path),
     }
-    write_text_atomic(record_path, json.dumps(record, indent=2) + "\n")
+    record = Record(RECORD_KIND, payload, environment(torch.device("cpu")), command=command)
+    record.save(record_path)
     return record
 
 
-def read_record(path: Optional[Path] = None) -> Dict[str, Any]:
-    return json.loads((RECORD_PATH if path is None else Path(path)).read_text(encoding="utf-8"))
+def read_record(path: Optional[Path] = None) -> Record:
+    """The weights' record (validated; :class:`classicnets.records.RecordError` names the file on a fault)."""
+    return load(RECORD_PATH if path is None else Path(path), RECORD_KIND)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -330,7 +328,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.epochs < 1:
         parser.error(f"--epochs must be at least 1, got {args.epochs}")
     record = train_and_export(args.epochs, args.out)
-    print(json.dumps(record["networks"], indent=2))
+    print(json.dumps(record.payload["networks"], indent=2))
     return 0
 
 

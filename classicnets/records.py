@@ -4,9 +4,10 @@ Every record has one envelope::
 
     {"schema": "classicnets.timing", "version": 2, "date": "...", "command": "...", "env": {...}, "payload": {...}}
 
-and one of three payloads: ``timing`` (``python -m classicnets.bench --out``: preset, peaks, cases),
-``harness_check`` (the harness against two independent timers: rounds, cases) and ``training`` (AlexNet on
-Fashion-MNIST: config, per-epoch history, test accuracy, seconds). :func:`write_text_atomic` writes every one;
+and one of four payloads: ``timing`` (``python -m classicnets.bench --out``: preset, peaks, cases),
+``harness_check`` (the harness against two independent timers: rounds, cases), ``training`` (AlexNet on
+Fashion-MNIST: config, per-epoch history, test accuracy, seconds) and ``lenet5_weights`` (``python -m
+classicnets.export``: the settings, each network's accuracy as stored, the checksums of the files it wrote). :func:`write_text_atomic` writes every one;
 :func:`load` reads and validates any one, naming the file on any fault. Loading and printing need no torch.
 """
 
@@ -207,6 +208,7 @@ _SCHEMAS: Dict[str, Dict[str, Tuple[str, ...]]] = {
     "harness_check": {"payload": ("rounds", "cases"), "case": ("case", "status"),
                       "ok": ("harness_ms", "timer_ms", "loop_ms", "vs_timer_pct", "vs_loop_pct")},
     "training": {"payload": ("device", "device_type", "torch", "config", "history", "test_acc", "seconds")},
+    "lenet5_weights": {"payload": ("settings", "networks", "weights_sha256", "images_sha256")},
 }
 
 

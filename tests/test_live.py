@@ -76,11 +76,12 @@ def torch_outputs(model: torch.nn.Module, variant: str, x: torch.Tensor) -> dict
 
 
 def test_record_names_the_command_the_versions_and_the_files():
-    record = export.read_record()
-    assert record["schema"] == export.RECORD_SCHEMA
-    assert record["command"].startswith("python -m classicnets.export")
+    rec = export.read_record()
+    assert rec.kind == export.RECORD_KIND
+    assert rec.command.startswith("python -m classicnets.export")
     for key in ("date", "torch", "python", "classicnets"):
-        assert record["env"][key], key
+        assert rec.env[key], key
+    record = rec.payload
     assert record["settings"]["seed"] == export.SETTINGS["seed"]
     assert record["weights_sha256"] == export.sha256(export.WEIGHTS_PATH), "weights file changed since its record"
     assert record["images_sha256"] == export.sha256(export.IMAGES_PATH), "images file changed since its record"
@@ -91,7 +92,7 @@ def test_record_names_the_command_the_versions_and_the_files():
 def test_stored_weights_score_the_recorded_accuracy(variant, data, one_thread):
     from classicnets.train import evaluate
 
-    recorded = export.read_record()["networks"][variant]
+    recorded = export.read_record().payload["networks"][variant]
     model = export.load_lenet5(variant)
     acc = evaluate(model, data.x_test, data.y_test)
     assert len(data.y_test) == recorded["n_test"] == 10_000
