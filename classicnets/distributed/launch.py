@@ -20,6 +20,7 @@ import os
 import socket
 import tempfile
 import time
+import traceback
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
@@ -91,8 +92,24 @@ def _worker(rank: int, fn: Callable[..., Any], world: int, init_method: str, bac
     try:
         result = fn(rank, world, **kwargs)
         write_text_atomic(Path(out_dir) / f"rank{rank}.json", json.dumps(result))
+    except BaseException:
+        # when did it fail: a rank that raises first is the cause, the others then lose their peer
+        error = {"time": time.time(), "traceback": traceback.format_exc()}
+        write_text_atomic(Path(out_dir) / f"rank{rank}.error.json", json.dumps(error))
+        raise
     finally:
         dist.destroy_process_group()
+
+
+def _first_failure(fn_name: str, world: int, out_dir: str, fallback: BaseException) -> RankFailed:
+    """The error of the rank that failed first (the others usually fail because it left), naming the rest."""
+    errors = {r: json.loads(p.read_text()) for r in range(world) if (p := Path(out_dir) / f"rank{r}.error.json").exists()}
+    if not errors:
+        return RankFailed(f"rank {getattr(fallback, 'error_index', '?')} of {world} failed in {fn_name}: {fallback}")
+    first = min(errors, key=lambda r: errors[r]["time"])
+    others = [f"rank {r}: {e['traceback'].strip().splitlines()[-1]}" for r, e in sorted(errors.items()) if r != first]
+    then = "\nafterwards " + "; ".join(others) if others else ""
+    return RankFailed(f"rank {first} of {world} failed in {fn_name}:\n{errors[first]['traceback']}{then}")
 
 
 def run_ranks(fn: Callable[..., Any], world: int = 2, *, timeout_s: float = 300.0, backend: Optional[str] = None,
@@ -119,10 +136,8 @@ def run_ranks(fn: Callable[..., Any], world: int = 2, *, timeout_s: float = 300.
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{fn.__name__}: the {world} ranks were still running after {timeout_s:g} s "
                                        f"and were stopped; give run_ranks a larger timeout_s if the work is big")
-        except mp.ProcessRaisedException as e:
-            raise RankFailed(f"rank {e.error_index} of {world} failed in {fn.__name__}:\n{e}") from None
-        except mp.ProcessExitedException as e:
-            raise RankFailed(f"rank {e.error_index} of {world} died in {fn.__name__} ({e})") from None
+        except (mp.ProcessRaisedException, mp.ProcessExitedException) as e:
+            raise _first_failure(fn.__name__, world, out_dir, e) from None
         finally:
             if bar is not None:
                 bar.update(_read_progress(Path(out_dir) / "progress") - bar.n)
@@ -132,6 +147,18 @@ def run_ranks(fn: Callable[..., Any], world: int = 2, *, timeout_s: float = 300.
                     p.terminate()
                 p.join(5)
         return [json.loads((Path(out_dir) / f"rank{r}.json").read_text()) for r in range(world)]
+
+
+def hello(rank: int, world: int, *, fail_rank: Optional[int] = None, sleep_s: float = 0.0,
+          device: Any = None) -> Dict[str, Any]:  # fmt: skip
+    """The smallest job: every rank adds ``rank + 1`` into an all-reduce. ``fail_rank`` raises on that rank
+    (the others wait in the all-reduce), ``sleep_s`` holds every rank: to see a failure or a timeout end a run."""
+    if rank == fail_rank:
+        raise RuntimeError(f"rank {rank} failed on purpose (fail_rank={fail_rank})")
+    time.sleep(sleep_s)
+    total = torch.tensor([rank + 1.0], device=rank_device(dist.get_backend(), rank))
+    dist.all_reduce(total)
+    return {"rank": rank, "world": world, "backend": dist.get_backend(), "sum": float(total)}
 
 
 def torchrun_main(fn: Callable[..., Any], out: Optional[str] = None, timeout_s: float = 300.0, **kwargs: Any) -> Any:
@@ -149,4 +176,4 @@ def torchrun_main(fn: Callable[..., Any], out: Optional[str] = None, timeout_s: 
         dist.destroy_process_group()
 
 
-__all__ = ["RankFailed", "free_port", "pick_backend", "rank_device", "report_progress", "run_ranks", "torchrun_main"]
+__all__ = ["RankFailed", "free_port", "hello", "pick_backend", "rank_device", "report_progress", "run_ranks", "torchrun_main"]

@@ -74,11 +74,12 @@ def _find(model: nn.Module, name: str) -> nn.Module:
     return hits[0]
 
 
-def _shard(full: nn.Module, rank: int, world: int, in_features: int) -> nn.Module:
+def _shard(full: nn.Module, name: str, rank: int, world: int, in_features: int) -> nn.Module:
     """Rank ``rank``'s share of the output kernels/units of a Conv2d or Linear, weights copied."""
     out = full.weight.shape[0]
     if out % world:
-        raise ValueError(f"{full}: {out} outputs do not split over {world} ranks; use a multiple of {world}")
+        raise ValueError(f"{name}: its {out} outputs do not split evenly over {world} ranks; give it a multiple "
+                         f"of {world} (e.g. num_classes={out + world - out % world})")
     w = full.weight.detach().chunk(world, 0)[rank]
     if isinstance(full, nn.Conv2d):
         part = nn.Conv2d(in_features, out // world, full.kernel_size, full.stride, full.padding, full.dilation,
@@ -125,7 +126,7 @@ class HalfAlexNet(nn.Module):
             m = _find(full, name) if how != "flatten" else nn.Flatten()
             if how in ("whole", "local", "gather"):
                 w_in = m.weight.shape[1]  # per group for a grouped convolution
-                m = _shard(m, rank, world, w_in)
+                m = _shard(m, name, rank, world, w_in)
             self.layers[name] = m
         self.sent: Dict[str, int] = defaultdict(int)  # bytes this rank sent, by layer
         self.kept: Dict[str, int] = {}  # values this rank keeps for the backward pass, by layer (last forward)
