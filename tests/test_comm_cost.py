@@ -11,9 +11,18 @@ import math
 import pytest
 
 import classicnets as cn
-from classicnets.cost import (GTX580_BYTES, allreduce_bytes, cost_breakdown, parallel_traffic, split_traffic,
-                              stored_values, traffic_table, training_memory, two_gpu_split)  # fmt: skip
 from classicnets.arithmetic import trace
+from classicnets.cost import (
+    GTX580_BYTES,
+    allreduce_bytes,
+    cost_breakdown,
+    parallel_traffic,
+    split_traffic,
+    stored_values,  # fmt: skip
+    traffic_table,
+    training_memory,
+    two_gpu_split,
+)
 from classicnets.specs import alexnet_spec
 
 

@@ -13,11 +13,17 @@ import pytest
 import classicnets as cn
 from classicnets.cost import allreduce_bytes, split_traffic
 from classicnets.distributed.data_parallel import check_ddp, train_fashion
-from classicnets.distributed.launch import RankFailed, free_port, hello, pick_backend, run_ranks
+from classicnets.distributed.launch import (
+    RankFailed,
+    free_port,
+    hello,
+    pick_backend,
+    run_ranks,
+)
 from classicnets.distributed.split import HalfAlexNet, check_split
 from classicnets.specs import alexnet_spec
 
-SMALL = dict(input_size=67, num_classes=10, in_channels=1)
+SMALL = {"input_size": 67, "num_classes": 10, "in_channels": 1}
 
 
 def test_split_equals_groups2_forward_and_gradients_and_bytes_match_the_arithmetic():

@@ -17,7 +17,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from .launch import rank_device
+from .launch import exact_float32, rank_device
 
 
 @dataclass
@@ -63,6 +63,7 @@ def check_ddp(rank: int, world: int, *, steps: int = 3, batch: int = 8, input_si
     Returns the largest relative difference of any weight after the steps
     (the ranks' answers are combined with an all-reduce MAX).
     """
+    exact_float32()  # no TF32 on GPUs: the comparison is to float32 tolerance
     dev = rank_device(dist.get_backend(), rank)
     one = _model(input_size, seed, 0.0, dev)  # the single process, whole batch
     ddp = DDP(_model(input_size, seed, 0.0, dev))  # this rank's share of the batch

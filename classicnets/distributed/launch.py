@@ -83,6 +83,12 @@ def _read_progress(path: Path) -> int:
         return 0
 
 
+def exact_float32() -> None:
+    """Keep GPU matrix products and convolutions in full float32 (no TF32), for equality checks."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+
 def _worker(rank: int, fn: Callable[..., Any], world: int, init_method: str, backend: str,
             timeout_s: float, out_dir: str, kwargs: Dict[str, Any]) -> None:  # fmt: skip
     os.environ[_PROGRESS] = str(Path(out_dir) / "progress")
@@ -176,4 +182,4 @@ def torchrun_main(fn: Callable[..., Any], out: Optional[str] = None, timeout_s: 
         dist.destroy_process_group()
 
 
-__all__ = ["RankFailed", "free_port", "hello", "pick_backend", "rank_device", "report_progress", "run_ranks", "torchrun_main"]
+__all__ = ["RankFailed", "exact_float32", "free_port", "hello", "pick_backend", "rank_device", "report_progress", "run_ranks", "torchrun_main"]

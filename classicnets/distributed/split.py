@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..cost import _STORED_KINDS
-from ..layers import Conv, Flatten, Linear, LRN, NetSpec
+from ..layers import LRN, Conv, Flatten, Linear, NetSpec
 
 # torch 2.x marks this public, differentiable all_gather deprecated in favour of one in a private module
 # (torch.distributed._functional_collectives); the book keeps to the public API.
@@ -174,8 +174,9 @@ def check_split(rank: int, world: int, *, input_size: int = 67, batch: int = 4, 
     each exchange, its parameters and the values per image it kept.
     """
     from ..models import alexnet
-    from .launch import rank_device
+    from .launch import exact_float32, rank_device
 
+    exact_float32()  # no TF32 on GPUs: the comparison is to float32 tolerance
     dev = rank_device(dist.get_backend(), rank)  # device="cpu" made run_ranks pick gloo
     torch.manual_seed(seed)
     full = alexnet("paper", num_classes, in_channels, input_size=input_size, dropout=0.0).to(dev)
