@@ -56,8 +56,8 @@ def _model(input_size: int, seed: int, dropout: float, device: torch.device) -> 
     return alexnet("paper", num_classes=10, in_channels=1, input_size=input_size, dropout=dropout).to(device)
 
 
-def check_ddp(rank: int, world: int, *, steps: int = 3, batch: int = 8, input_size: int = 67, lr: float = 0.01,
-              seed: int = 0, device: Any = None) -> Dict[str, Any]:  # fmt: skip
+def check_ddp(rank: int, world: int, *, steps: int = 3, batch: int = 8, input_size: int = 67,
+              lr: float = 0.01, seed: int = 0, device: Any = None) -> Dict[str, Any]:
     """``steps`` SGD steps of DDP on this rank's share of each batch against one process on the whole batch.
 
     Returns the largest relative difference of any weight after the steps
@@ -73,19 +73,19 @@ def check_ddp(rank: int, world: int, *, steps: int = 3, batch: int = 8, input_si
     for _ in range(steps):
         x = torch.randn(batch, 1, input_size, input_size, generator=gen).to(dev)
         y = torch.randint(10, (batch,), generator=gen).to(dev)
-        for model, opt, xb, yb in ((one, opt_one, x, y),
-                                   (ddp, opt_ddp, x.chunk(world)[rank], y.chunk(world)[rank])):  # fmt: skip
+        mine = (x.chunk(world)[rank], y.chunk(world)[rank])  # this rank's share of the batch
+        for model, opt, (xb, yb) in ((one, opt_one, (x, y)), (ddp, opt_ddp, mine)):
             opt.zero_grad()
             F.cross_entropy(model(xb), yb).backward()  # DDP all-reduces the gradients here
             opt.step()
     with torch.no_grad():
         worst = max(float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
-                    for a, b in zip(ddp.module.parameters(), one.parameters()))  # fmt: skip
+                    for a, b in zip(ddp.module.parameters(), one.parameters()))
     worst_all = torch.tensor([worst], device=dev)
     dist.all_reduce(worst_all, op=dist.ReduceOp.MAX)
     n_params = sum(p.numel() for p in one.parameters())
     return {"rank": rank, "world": world, "backend": dist.get_backend(), "steps": steps, "batch": batch,
-            "per_rank": len(y.chunk(world)[rank]), "params": n_params, "max_rel_diff": float(worst_all)}  # fmt: skip
+            "per_rank": len(mine[1]), "params": n_params, "max_rel_diff": float(worst_all)}
 
 
 def _fashion(n_train: int, input_size: int, seed: int) -> Any:

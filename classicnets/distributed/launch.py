@@ -90,9 +90,9 @@ def exact_float32() -> None:
 
 
 def _worker(rank: int, fn: Callable[..., Any], world: int, init_method: str, backend: str,
-            timeout_s: float, out_dir: str, kwargs: Dict[str, Any]) -> None:  # fmt: skip
+            timeout_s: float, out_dir: str, threads: int, kwargs: Dict[str, Any]) -> None:  # fmt: skip
     os.environ[_PROGRESS] = str(Path(out_dir) / "progress")
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    torch.set_num_threads(threads)
     dist.init_process_group(backend, init_method=init_method, rank=rank, world_size=world,
                             timeout=timedelta(seconds=timeout_s))  # fmt: skip
     try:
@@ -119,19 +119,21 @@ def _first_failure(fn_name: str, world: int, out_dir: str, fallback: BaseExcepti
 
 
 def run_ranks(fn: Callable[..., Any], world: int = 2, *, timeout_s: float = 300.0, backend: Optional[str] = None,
-              progress_total: Optional[int] = None, **kwargs: Any) -> List[Any]:  # fmt: skip
+              progress_total: Optional[int] = None, threads: int = 1, **kwargs: Any) -> List[Any]:  # fmt: skip
     """Run ``fn(rank, world, **kwargs)`` in ``world`` new processes joined into one group.
 
     ``fn`` must be importable (a module-level function) and return something
     JSON can hold. Returns the ranks' results in rank order. With
     ``progress_total``, a progress bar follows rank 0's :func:`report_progress`.
+    Each rank computes with ``threads`` CPU threads (default 1: one core per
+    rank on a CPU, as one GPU per rank under nccl).
     """
     if world < 1:
         raise ValueError(f"world={world}: a group needs at least 1 process")
     backend = backend or pick_backend(world, kwargs.get("device"))
     init_method = f"tcp://127.0.0.1:{free_port()}"
     with tempfile.TemporaryDirectory(prefix="classicnets-ranks-") as out_dir:
-        ctx = mp.start_processes(_worker, args=(fn, world, init_method, backend, timeout_s, out_dir, kwargs),
+        ctx = mp.start_processes(_worker, args=(fn, world, init_method, backend, timeout_s, out_dir, threads, kwargs),
                                  nprocs=world, join=False, start_method="spawn")  # fmt: skip
         deadline = time.monotonic() + timeout_s
         bar = tqdm(total=progress_total, desc=f"{fn.__name__} on {world} rank(s)") if progress_total else None
@@ -171,7 +173,7 @@ def torchrun_main(fn: Callable[..., Any], out: Optional[str] = None, timeout_s: 
     """Run ``fn(rank, world, **kwargs)`` in a process started by ``torchrun``; rank 0 writes ``out`` (JSON)."""
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     backend = pick_backend(world, kwargs.get("device"))
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world))))
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", 1)))  # torchrun sets 1 unless told otherwise
     dist.init_process_group(backend, init_method="env://", timeout=timedelta(seconds=timeout_s))
     try:
         result = fn(rank, world, **kwargs)
