@@ -1,8 +1,8 @@
 """classicnets.distributed on 2 CPU ranks (gloo): the 2012 split equals groups=2, DDP equals one process on the
 whole batch, the measured bytes equal the arithmetic, and a failing or stuck rank ends the run with its error.
 
-Each test starts real processes (spawn), so each takes seconds; the network is the chapter's small one
-(1×67×67 inputs, 10 classes).
+Each test starts real processes (spawn), so each takes seconds; the network is the chapter's AlexNet (paper,
+1×67×67 inputs, 10 classes) with fc1 and fc2 narrowed to 64 units (FC), built from the edited spec.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 import classicnets as cn
 from classicnets.cost import allreduce_bytes, split_traffic
-from classicnets.distributed.data_parallel import check_ddp, train_fashion
+from classicnets.distributed.data_parallel import check_batch, check_ddp, train_fashion
 from classicnets.distributed.launch import (
     RankFailed,
     free_port,
@@ -20,15 +20,25 @@ from classicnets.distributed.launch import (
     pick_backend,
     run_ranks,
 )
-from classicnets.distributed.split import HalfAlexNet, check_split
+from classicnets.distributed.split import HalfAlexNet, check_split, paper_model
 from classicnets.specs import alexnet_spec
 
 SMALL = {"input_size": 67, "num_classes": 10, "in_channels": 1}
+FC = 64
+
+
+def small_spec():
+    spec = alexnet_spec("paper", 10, 1, 67)
+    return spec.with_layer("fc1", out_features=FC).with_layer("fc2", out_features=FC)
+
+
+def small_params() -> int:
+    return sum(p.numel() for p in paper_model(fc_width=FC).parameters())
 
 
 def test_split_equals_groups2_forward_and_gradients_and_bytes_match_the_arithmetic():
-    ranks = run_ranks(check_split, 2, timeout_s=240, device="cpu", batch=4, **SMALL)
-    arithmetic = split_traffic(alexnet_spec("paper", 10, 1, 67))
+    ranks = run_ranks(check_split, 2, timeout_s=240, device="cpu", batch=4, fc_width=FC, **SMALL)
+    arithmetic = split_traffic(small_spec())
     for r in ranks:
         assert r["backend"] == "gloo"
         assert r["logits_rel_diff"] < 1e-5
@@ -37,20 +47,19 @@ def test_split_equals_groups2_forward_and_gradients_and_bytes_match_the_arithmet
         assert r["sent_bytes_per_image"] == arithmetic.bytes_sent_per_image()
         assert r["kept_values_per_image"] == arithmetic.kept_per_image
         assert r["params"] == arithmetic.params_per_rank
-    assert ranks[0]["params"] + ranks[1]["params"] == sum(
-        p.numel() for p in cn.alexnet("paper", 10, 1, input_size=67).parameters())  # fmt: skip
+    assert ranks[0]["params"] + ranks[1]["params"] == small_params()
 
 
 def test_ddp_equals_one_process_on_the_whole_batch():
-    ranks = run_ranks(check_ddp, 2, timeout_s=240, device="cpu", steps=2, batch=8)
+    ranks = run_ranks(check_ddp, 2, timeout_s=240, device="cpu", steps=3, batch=8, fc_width=FC)
     assert [r["per_rank"] for r in ranks] == [4, 4]
     assert ranks[0]["max_rel_diff"] < 1e-5
 
 
 def test_ddp_training_counts_the_gradient_bytes_it_all_reduces():
-    ranks = run_ranks(train_fashion, 2, timeout_s=240, device="cpu", steps=2, batch=8)
+    ranks = run_ranks(train_fashion, 2, timeout_s=240, device="cpu", steps=2, batch=8, fc_width=FC)
     params = ranks[0]["params"]
-    assert params == sum(p.numel() for p in cn.alexnet("paper", 10, 1, input_size=67).parameters())
+    assert params == small_params()
     for step in ranks[0]["steps"]:
         assert step["bytes"] == 4 * params  # every gradient, once per step
         assert 0 < step["allreduce_seconds"] < step["seconds"]
@@ -75,6 +84,14 @@ def test_a_stuck_group_is_stopped_at_the_timeout():
 def test_uneven_split_is_refused_with_the_layer_and_the_fix():
     with pytest.raises(ValueError, match=r"fc3: its 9 outputs do not split evenly over 2 ranks.*num_classes=10"):
         HalfAlexNet(cn.alexnet("paper", 9, 1, input_size=67), rank=0, world=2)
+
+
+def test_a_batch_that_does_not_split_over_the_ranks_is_refused():
+    assert check_batch(64, 2) == 32
+    with pytest.raises(ValueError, match=r"batch=30 does not split evenly over 4 ranks.*batch=28"):
+        check_batch(30, 4)
+    with pytest.raises(ValueError, match=r"batch=2 does not split evenly over 16 ranks.*batch=16"):
+        check_batch(2, 16)
 
 
 def test_backend_choice_and_ports():

@@ -10,7 +10,7 @@ all-reduce with :func:`timed_allreduce_hook`, which also counts the bytes.
 # no "from __future__ import annotations": DDP checks the hook's annotations are the real types
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import torch
 import torch.distributed as dist
@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .launch import exact_float32, rank_device
+from .split import paper_model
 
 
 @dataclass
@@ -49,24 +50,31 @@ def timed_allreduce_hook(state: CommStats, bucket: dist.GradBucket) -> torch.fut
     return done
 
 
-def _model(input_size: int, seed: int, dropout: float, device: torch.device) -> torch.nn.Module:
-    from ..models import alexnet
+def check_batch(batch: int, world: int) -> int:
+    """Images per rank; a batch must split evenly for DDP's mean to be the whole batch's mean."""
+    if batch < world or batch % world:
+        raise ValueError(f"batch={batch} does not split evenly over {world} ranks: use a multiple of {world} "
+                         f"(e.g. batch={max(world, batch - batch % world)})")
+    return batch // world
 
+
+def _model(input_size: int, seed: int, dropout: float, device: torch.device, fc_width: Optional[int] = None):
     torch.manual_seed(seed)
-    return alexnet("paper", num_classes=10, in_channels=1, input_size=input_size, dropout=dropout).to(device)
+    return paper_model(input_size, 10, 1, dropout, fc_width).to(device)
 
 
 def check_ddp(rank: int, world: int, *, steps: int = 3, batch: int = 8, input_size: int = 67,
-              lr: float = 0.01, seed: int = 0, device: Any = None) -> Dict[str, Any]:
+              lr: float = 0.01, seed: int = 0, fc_width: Optional[int] = None, device: Any = None) -> Dict[str, Any]:
     """``steps`` SGD steps of DDP on this rank's share of each batch against one process on the whole batch.
 
     Returns the largest relative difference of any weight after the steps
     (the ranks' answers are combined with an all-reduce MAX).
     """
+    check_batch(batch, world)
     exact_float32()  # no TF32 on GPUs: the comparison is to float32 tolerance
     dev = rank_device(dist.get_backend(), rank)
-    one = _model(input_size, seed, 0.0, dev)  # the single process, whole batch
-    ddp = DDP(_model(input_size, seed, 0.0, dev))  # this rank's share of the batch
+    one = _model(input_size, seed, 0.0, dev, fc_width)  # the single process, whole batch
+    ddp = DDP(_model(input_size, seed, 0.0, dev, fc_width))  # this rank's share of the batch
     opt_one = torch.optim.SGD(one.parameters(), lr=lr, momentum=0.9)
     opt_ddp = torch.optim.SGD(ddp.parameters(), lr=lr, momentum=0.9)
     gen = torch.Generator().manual_seed(seed + 1)  # the same batches on every rank
@@ -96,7 +104,8 @@ def _fashion(n_train: int, input_size: int, seed: int) -> Any:
 
 
 def train_fashion(rank: int, world: int, *, steps: int = 20, batch: int = 64, input_size: int = 67,
-                  lr: float = 2e-4, seed: int = 0, device: Any = None) -> Dict[str, Any]:  # fmt: skip
+                  lr: float = 2e-4, seed: int = 0, fc_width: Optional[int] = None,
+                  device: Any = None) -> Dict[str, Any]:  # fmt: skip
     """``steps`` Adam steps of AlexNet (``paper``) on Fashion-MNIST, each rank on ``batch / world`` images a step.
 
     The chapter-06 recipe made small: ``input_size``×``input_size`` inputs,
@@ -107,10 +116,11 @@ def train_fashion(rank: int, world: int, *, steps: int = 20, batch: int = 64, in
     from ..ablations import init_weights
     from .launch import report_progress
 
+    check_batch(batch, world)
     dev = rank_device(dist.get_backend(), rank)
     data = _fashion(steps * batch, input_size, seed).to(dev)
     torch.manual_seed(seed)
-    model = DDP(init_weights(_model(input_size, seed, 0.5, dev)))
+    model = DDP(init_weights(_model(input_size, seed, 0.5, dev, fc_width)))
     stats = CommStats()
     model.register_comm_hook(stats, timed_allreduce_hook)
     opt = torch.optim.Adam(model.parameters(), lr=lr)

@@ -173,7 +173,7 @@ def torchrun_main(fn: Callable[..., Any], out: Optional[str] = None, timeout_s: 
     """Run ``fn(rank, world, **kwargs)`` in a process started by ``torchrun``; rank 0 writes ``out`` (JSON)."""
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     backend = pick_backend(world, kwargs.get("device"))
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", 1)))  # torchrun sets 1 unless told otherwise
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))  # torchrun sets 1 unless told otherwise
     dist.init_process_group(backend, init_method="env://", timeout=timedelta(seconds=timeout_s))
     try:
         result = fn(rank, world, **kwargs)

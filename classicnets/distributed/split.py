@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import warnings
 from collections import defaultdict
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import torch.distributed as dist
@@ -159,27 +159,40 @@ def split_loss(logits: Tensor, y: Tensor, rank: int, world: int) -> Tensor:
     return F.cross_entropy(logits[rows], y[rows], reduction="sum") / len(y)
 
 
+def paper_model(input_size: int = 67, num_classes: int = 10, in_channels: int = 1, dropout: float = 0.0,
+                fc_width: Optional[int] = None) -> nn.Module:
+    """``classicnets.alexnet("paper", ...)``; with ``fc_width``, the same network with fc1 and fc2 that wide
+    (built from the edited spec), small enough for quick tests."""
+    from ..models import alexnet, build_model
+    from ..specs import alexnet_spec
+
+    if fc_width is None:
+        return alexnet("paper", num_classes, in_channels, input_size=input_size, dropout=dropout)
+    spec = alexnet_spec("paper", num_classes, in_channels, input_size, dropout)
+    return build_model(spec.with_layer("fc1", out_features=fc_width).with_layer("fc2", out_features=fc_width))
+
+
 def _max_rel(a: Tensor, b: Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
 
 
 def check_split(rank: int, world: int, *, input_size: int = 67, batch: int = 4, num_classes: int = 10,
-                in_channels: int = 1, lrn_border: bool = True, seed: int = 0, device: Any = None) -> Dict[str, Any]:  # fmt: skip
+                in_channels: int = 1, lrn_border: bool = True, seed: int = 0, fc_width: Optional[int] = None,
+                device: Any = None) -> Dict[str, Any]:  # fmt: skip
     """One forward and backward of :class:`HalfAlexNet` against the one-process ``alexnet("paper")``.
 
-    Every rank builds the same full model and the same batch from ``seed``;
+    Every rank builds the same full model (:func:`paper_model`) and the same batch from ``seed``;
     rank ``r`` cuts its half from it. Returns the largest relative
     differences (logits; each layer's weight and bias gradients against the
     same rows of the full model's), the bytes this rank sent per image at
     each exchange, its parameters and the values per image it kept.
     """
-    from ..models import alexnet
     from .launch import exact_float32, rank_device
 
     exact_float32()  # no TF32 on GPUs: the comparison is to float32 tolerance
     dev = rank_device(dist.get_backend(), rank)  # device="cpu" made run_ranks pick gloo
     torch.manual_seed(seed)
-    full = alexnet("paper", num_classes, in_channels, input_size=input_size, dropout=0.0).to(dev)
+    full = paper_model(input_size, num_classes, in_channels, 0.0, fc_width).to(dev)
     x = torch.randn(batch, in_channels, input_size, input_size, device=dev)
     y = torch.randint(num_classes, (batch,), device=dev)
     half = HalfAlexNet(full, rank, world, lrn_border=lrn_border)
