@@ -86,6 +86,13 @@ def test_uneven_split_is_refused_with_the_layer_and_the_fix():
         HalfAlexNet(cn.alexnet("paper", 9, 1, input_size=67), rank=0, world=2)
 
 
+def test_only_spec_built_models_are_cut():
+    import torchvision
+
+    with pytest.raises(TypeError, match="AlexNet carries no .spec"):
+        HalfAlexNet(torchvision.models.alexnet(), rank=0)
+
+
 def test_a_batch_that_does_not_split_over_the_ranks_is_refused():
     assert check_batch(64, 2) == 32
     with pytest.raises(ValueError, match=r"batch=30 does not split evenly over 4 ranks.*batch=28"):

@@ -118,6 +118,9 @@ class HalfAlexNet(nn.Module):
 
     def __init__(self, full: nn.Module, rank: int, world: int = 2, lrn_border: bool = True) -> None:
         super().__init__()
+        if not isinstance(getattr(full, "spec", None), NetSpec):
+            raise TypeError(f"HalfAlexNet cuts a model built from a spec (classicnets.alexnet('paper', ...)); "
+                            f"{type(full).__name__} carries no .spec")
         self.spec: NetSpec = full.spec
         self.rank, self.world, self.lrn_border = rank, world, lrn_border
         self.plan = _plan(self.spec, world)
