@@ -19,11 +19,12 @@ no torch and no forward pass:
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from .arithmetic import Trace, trace
-from .layers import Conv, NetSpec
+from .layers import LRN, Conv, NetSpec
 
 #: Memory of one NVIDIA GTX 580 as used by Krizhevsky et al. (2012): "only 3GB".
 GTX580_BYTES = 3 * 2**30
@@ -411,3 +412,138 @@ __all__ = [
     "TwoGPUSplit",
     "two_gpu_split",
 ]
+
+
+# --------------------------------------------------------------------------- communication: model vs data parallel
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """Values one rank sends the other per image, in the forward pass, before (or inside) one layer."""
+
+    layer: str  # where it happens: a layer reading both halves, an LRN's border, or "logits"
+    why: str
+    values_per_image: int
+
+
+@dataclass(frozen=True)
+class SplitTraffic:
+    """The 2012 two-GPU split counted per rank: what it sends, what it holds (:func:`split_traffic`)."""
+
+    title: str
+    input_shape: Tuple[int, ...]
+    exchanges: Tuple[Exchange, ...]
+    params_per_rank: int
+    kept_per_image: Dict[str, int]  # values one rank keeps for the backward pass, by layer
+
+    @property
+    def values_sent_per_image(self) -> int:
+        return sum(e.values_per_image for e in self.exchanges)
+
+    def bytes_sent_per_image(self, bytes_per_value: int = 4) -> Dict[str, int]:
+        return {e.layer: e.values_per_image * bytes_per_value for e in self.exchanges}
+
+    def training_bytes(self, batch_size: int = 128, bytes_per_value: int = 4, optimizer_slots: int = 1) -> int:
+        """One rank's weights, gradients and optimizer state plus the batch's kept activations."""
+        per_param = (2 + optimizer_slots) * bytes_per_value
+        return self.params_per_rank * per_param + sum(self.kept_per_image.values()) * bytes_per_value * batch_size
+
+    def table(self, bytes_per_value: int = 4) -> str:
+        lines = ["| where | why | values sent per image | bytes per image |", "|---|---|---:|---:|"]
+        for e in self.exchanges:
+            lines.append(f"| {e.layer} | {e.why} | {e.values_per_image:,} | {e.values_per_image * bytes_per_value:,} |")
+        total = self.values_sent_per_image
+        lines.append(f"| **total** | | **{total:,}** | **{total * bytes_per_value:,}** |")
+        return "\n".join(lines)
+
+
+def split_traffic(spec: Union[NetSpec, Trace], lrn_border: bool = True) -> SplitTraffic:
+    """Per rank and per image: what the two-rank split of a ``groups=2`` network sends and keeps.
+
+    Built on :func:`two_gpu_split`: before every layer that reads both halves
+    a rank sends its half of that layer's input; an LRN (``lrn_border``)
+    sends the ``size // 2`` border maps its neighbour's window reaches; at the
+    end each rank sends its half of the logits. Kept for the backward pass
+    (as :func:`stored_values` counts them): the whole input image, half of
+    every stored layer output and the other rank's half of every gathered
+    input.
+    """
+    t = spec if isinstance(spec, Trace) else trace(spec)
+    split = two_gpu_split(t)
+    crossing = {l.name: l.values_in_per_gpu for l in split.layers if l.crosses}
+    exchanges: List[Exchange] = []
+    kept: Dict[str, int] = {}
+    stored = stored_values(t)
+    for r in t.rows:
+        layer = t.spec.layer(r.name)
+        if r.name in crossing:
+            exchanges.append(Exchange(r.name, "reads both halves of its input", crossing[r.name]))
+            kept[f"{r.name} input from the other rank"] = crossing[r.name]
+        if isinstance(layer, LRN) and lrn_border:
+            _, h, w = r.in_shape
+            exchanges.append(Exchange(r.name, f"border maps of a {layer.size}-map window", layer.size // 2 * h * w))
+        if r.name in stored:
+            kept[r.name] = stored[r.name] // 2
+    exchanges.append(Exchange("logits", "each rank computed half the classes", math.prod(t.rows[-1].out_shape) // 2))
+    kept = {"input": stored["input"], **kept}
+    return SplitTraffic(t.spec.title, tuple(t.input_shape), tuple(exchanges), split.params_per_gpu, kept)
+
+
+def allreduce_bytes(params: int, world: int = 2, bytes_per_value: int = 4) -> int:
+    """Bytes one rank sends to all-reduce ``params`` gradients with a ring: 2(N-1)/N of them (N = world)."""
+    return 2 * (world - 1) * params * bytes_per_value // world
+
+
+@dataclass(frozen=True)
+class LayerTraffic:
+    name: str
+    kind: str
+    params: int
+    data_parallel_bytes: int  # per step per rank: all-reduce of this layer's gradients
+    model_parallel_bytes: int  # per step per rank: this layer's exchanges, forward + backward, whole batch
+
+
+def parallel_traffic(spec: Union[NetSpec, Trace], batch_size: int = 128, world: int = 2,
+                     bytes_per_value: int = 4) -> List[LayerTraffic]:  # fmt: skip
+    """Per weighted layer: bytes one rank sends per training step under data vs model parallelism.
+
+    Data parallel: the ring all-reduce of the layer's gradients
+    (:func:`allreduce_bytes`), whatever the batch. Model parallel (the 2012
+    split, :func:`split_traffic`): the values exchanged at that layer (an LRN
+    border counts with the convolution before it, the logits with the last
+    layer) times the batch, twice — forward maps, then their gradients back.
+    """
+    split = split_traffic(spec)
+    t = spec if isinstance(spec, Trace) else trace(spec)
+    weighted = [r for r in t.rows if r.kind in ("conv", "linear")]
+    owner: Dict[str, str] = {}
+    current = weighted[0].name
+    for r in t.rows:
+        current = r.name if r.kind in ("conv", "linear") else current
+        owner[r.name] = current
+    owner["logits"] = weighted[-1].name
+    sent: Dict[str, int] = defaultdict(int)
+    for e in split.exchanges:
+        sent[owner[e.layer]] += e.values_per_image
+    return [LayerTraffic(r.name, r.kind, r.params, allreduce_bytes(r.params, world, bytes_per_value),
+                         2 * sent[r.name] * batch_size * bytes_per_value) for r in weighted]  # fmt: skip
+
+
+def traffic_table(rows: List[LayerTraffic]) -> str:
+    """Markdown: each layer's bytes per step under both schemes, and which sends less."""
+    header = "| layer | parameters | data parallel: gradients all-reduced | model parallel: maps exchanged | sends less |"
+    lines = [header, "|---|---:|---:|---:|---|"]
+    for r in rows:
+        less = "data parallel" if r.data_parallel_bytes < r.model_parallel_bytes else "model parallel"
+        lines.append(f"| {r.name} | {r.params:,} | {_fmt_bytes(r.data_parallel_bytes)} | "
+                     f"{_fmt_bytes(r.model_parallel_bytes)} | {less} |")  # fmt: skip
+    for kind, label in (("conv", "all convolutions"), ("linear", "all fully connected")):
+        dp = sum(r.data_parallel_bytes for r in rows if r.kind == kind)
+        mp = sum(r.model_parallel_bytes for r in rows if r.kind == kind)
+        p = sum(r.params for r in rows if r.kind == kind)
+        lines.append(f"| **{label}** | {p:,} | **{_fmt_bytes(dp)}** | **{_fmt_bytes(mp)}** | |")
+    return "\n".join(lines)
+
+
+__all__ += ["Exchange", "LayerTraffic", "SplitTraffic", "allreduce_bytes", "parallel_traffic", "split_traffic",
+            "traffic_table"]
