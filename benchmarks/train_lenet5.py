@@ -19,6 +19,7 @@ second, loss and accuracies, then one summary line. Not a test: the numbers
 depend on the machine (and on whatever else it is running: see the load
 average printed at the start).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,13 +40,17 @@ from classicnets.train import History, fit, pick_device, random_crop_flip  # noq
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--variant", default="blog", choices=["blog", "paper", "modern"], help="lenet5(variant=...)")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "sgd"])
     p.add_argument("--lr", type=float, default=5e-3, help="(peak) learning rate; 0: fit's default for the optimizer")
-    p.add_argument("--schedule", default="cosine", choices=["cosine", "onecycle", "none"], help="learning-rate schedule")
+    p.add_argument(
+        "--schedule", default="cosine", choices=["cosine", "onecycle", "none"], help="learning-rate schedule"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -75,8 +80,10 @@ def print_epochs(history: History) -> None:
     print(f"{'epoch':>5} {'train s':>8} {'images/s':>10} {'loss':>8} {'train acc':>9} {'test acc':>8} {'eval s':>7}")
     for r in history:
         test = f"{r.test_acc:8.4f}" if r.test_acc is not None else f"{'-':>8}"
-        print(f"{r.epoch:5d} {r.seconds:8.2f} {r.images_per_s:10,.0f} {r.train_loss:8.4f} {r.train_acc:9.4f} {test}"
-              f" {r.eval_seconds:7.2f}")
+        print(
+            f"{r.epoch:5d} {r.seconds:8.2f} {r.images_per_s:10,.0f} {r.train_loss:8.4f} {r.train_acc:9.4f} {test}"
+            f" {r.eval_seconds:7.2f}"
+        )
 
 
 def main(argv: Optional[List[str]] = None) -> int:

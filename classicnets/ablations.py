@@ -31,6 +31,7 @@ Verdicts are ``"reproduces"``, ``"partly"``, ``"within noise"`` or
 network appears in four experiments) are trained once and shared: see
 :func:`clear_cache`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -501,8 +502,10 @@ def _accuracy_result(name: str, claim: str, paper: str, ours: Arm, alt: Arm, set
     )  # fmt: skip
 
 
-_WHY_PARTLY = ("The gap shrank by more than the noise, but test accuracy did not rise by more than the noise: less "
-               "overfitting, not yet a better network, in a run this short.")
+_WHY_PARTLY = (
+    "The gap shrank by more than the noise, but test accuracy did not rise by more than the noise: less "
+    "overfitting, not yet a better network, in a run this short."
+)
 
 
 def _overfitting_result(name: str, claim: str, paper: str, ours: Arm, alt: Arm, setup: Setup, setup_text: str,
@@ -725,7 +728,9 @@ def steps_to(errors: Sequence[float], target: float, window: int) -> Optional[in
 # --------------------------------------------------------------------------- 2. dropout
 
 
-def dropout_gap(setup: Optional[Setup] = None, *, p: float = 0.5, progress: bool = True, **overrides: Any) -> AblationResult:
+def dropout_gap(
+    setup: Optional[Setup] = None, *, p: float = 0.5, progress: bool = True, **overrides: Any
+) -> AblationResult:
     """Train/test accuracy gap with dropout ``p`` before fc1 and fc2 vs without. Defaults: :data:`SMALL`."""
     s = _setup(setup, SMALL, overrides)
     with _bar(progress, 2 * _steps(s), "Dropout") as bar:
@@ -813,10 +818,12 @@ def lrn_vs_none(setup: Optional[Setup] = None, *, progress: bool = True, **overr
         ours = _train_arm("LRN", s.spec(lrn=True), s, bar=bar)
         alt = _train_arm("no LRN", s.spec(lrn=False), s, bar=bar)
     share = lrn_share(ours.model, fashion32(s.n_train, s.n_test, s.seed).x_test[:256])
-    why = (f"With the paper's constants the neighbours add a median of only {100 * share:.2g}% to LRN's divisor here "
-           "(α·Σa² ≪ k): our standardised inputs give small activations, so LRN is almost a constant division by "
-           "2^0.75 ≈ 1.68 that the next layer undoes. The paper fed raw 0–255 pixels (mean subtracted), with far "
-           "larger activations. Later networks (VGG, 2014) found LRN did not help.")
+    why = (
+        f"With the paper's constants the neighbours add a median of only {100 * share:.2g}% to LRN's divisor here "
+        "(α·Σa² ≪ k): our standardised inputs give small activations, so LRN is almost a constant division by "
+        "2^0.75 ≈ 1.68 that the next layer undoes. The paper fed raw 0–255 pixels (mean subtracted), with far "
+        "larger activations. Later networks (VGG, 2014) found LRN did not help."
+    )
     result = _accuracy_result(
         "Local response normalisation",
         "LRN after the first two convolutions aids generalisation",
@@ -831,7 +838,9 @@ def lrn_vs_none(setup: Optional[Setup] = None, *, progress: bool = True, **overr
 # --------------------------------------------------------------------------- 5. augmentation
 
 
-def augmentation(setup: Optional[Setup] = None, *, pad: int = 2, progress: bool = True, **overrides: Any) -> AblationResult:
+def augmentation(
+    setup: Optional[Setup] = None, *, pad: int = 2, progress: bool = True, **overrides: Any
+) -> AblationResult:
     """Random crops (shifts of up to ``pad`` pixels) and left-right flips vs none. Defaults: :data:`SMALL`.
 
     AlexNet trained on random 224×224 crops of 256×256 images (shifts of up
@@ -875,8 +884,34 @@ def run_all(progress: bool = True, **overrides: Any) -> List[AblationResult]:
 
 
 __all__ = [
-    "LRN_CONSTANTS", "POOLS", "DEFAULT_WIDTHS", "DEFAULT_HIDDEN", "mini_alexnet_spec", "init_weights", "band_lrn", "build",
-    "fashion32", "Setup", "SMALL", "CURVE", "Arm", "clear_cache", "accuracy_se", "AblationResult", "results_table",
-    "plot_arms", "saturated_share", "smoothed", "steps_to", "ReluTanhResult", "relu_vs_tanh", "dropout_gap",
-    "overlap_pooling", "lrn_share", "lrn_vs_none", "augmentation", "EXPERIMENTS", "run_all",
+    "LRN_CONSTANTS",
+    "POOLS",
+    "DEFAULT_WIDTHS",
+    "DEFAULT_HIDDEN",
+    "mini_alexnet_spec",
+    "init_weights",
+    "band_lrn",
+    "build",
+    "fashion32",
+    "Setup",
+    "SMALL",
+    "CURVE",
+    "Arm",
+    "clear_cache",
+    "accuracy_se",
+    "AblationResult",
+    "results_table",
+    "plot_arms",
+    "saturated_share",
+    "smoothed",
+    "steps_to",
+    "ReluTanhResult",
+    "relu_vs_tanh",
+    "dropout_gap",
+    "overlap_pooling",
+    "lrn_share",
+    "lrn_vs_none",
+    "augmentation",
+    "EXPERIMENTS",
+    "run_all",
 ]

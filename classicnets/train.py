@@ -13,6 +13,7 @@ rate is constant unless a ``schedule`` is passed (``"cosine"``,
 ``"onecycle"``); for LeNet-5 on Fashion-MNIST ``lr=5e-3, schedule="cosine"``
 gains about 1.5 points of test accuracy in 5 epochs.
 """
+
 from __future__ import annotations
 
 import json
@@ -244,9 +245,7 @@ def _batches(n: int, size: int) -> Iterator[slice]:
 
 
 @torch.inference_mode()
-def predict(
-    model: nn.Module, x: torch.Tensor, batch_size: int = 1024, *, device: DeviceLike = None
-) -> torch.Tensor:
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024, *, device: DeviceLike = None) -> torch.Tensor:
     """Logits for every row of ``x``, as a CPU tensor (the model is run in eval mode)."""
     dev = torch.device(device) if device is not None else _model_device(model)
     was_training = model.training
@@ -364,7 +363,9 @@ def _check_xy(where: str, x: Any, y: Any, names: tuple[str, str]) -> None:
     if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
         raise TypeError(f"{where}: {nx} and {ny} must be torch tensors, got {type(x).__name__} and {type(y).__name__}")
     if x.dim() < 2:
-        raise ValueError(f"{where}: {nx} must have a batch dimension first, e.g. (N, C, H, W); got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{where}: {nx} must have a batch dimension first, e.g. (N, C, H, W); got shape {tuple(x.shape)}"
+        )
     if len(x) != len(y):
         raise ValueError(f"{where}: {nx} has {len(x)} images but {ny} has {len(y)} labels; give one label per image")
     if y.dim() == 2 and y.shape[1] > 1:
@@ -414,7 +415,9 @@ def _check_fit_args(epochs: Any, batch_size: Any, eval_batch_size: Any, max_trai
 # --------------------------------------------------------------------------
 
 
-def _make_optimizer(optimizer: OptimizerArg, params: Any, lr: Optional[float], weight_decay: float) -> torch.optim.Optimizer:
+def _make_optimizer(
+    optimizer: OptimizerArg, params: Any, lr: Optional[float], weight_decay: float
+) -> torch.optim.Optimizer:
     if isinstance(optimizer, str):
         name = optimizer.lower()
         if name not in DEFAULT_LR:
@@ -485,7 +488,9 @@ class _Run:
     memory_format: torch.memory_format
 
 
-def epoch_steps(run: _Run, x: torch.Tensor, y: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+def epoch_steps(
+    run: _Run, x: torch.Tensor, y: torch.Tensor
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """One pass over the training set, one optimisation step per mini-batch: the heart of ``fit``.
 
     Yields ``(loss, logits, labels)`` after each step so the caller can keep its

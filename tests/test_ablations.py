@@ -1,5 +1,6 @@
 """classicnets.ablations (chapter 05's experiments) on tiny settings that run in seconds on a CPU, and the
 record half of classicnets.alexnet_training (the training half: tests/test_alexnet_training.py)."""
+
 from __future__ import annotations
 
 import json
@@ -283,7 +284,9 @@ def test_record_report_and_comparison_table(tiny_run, tmp_path):
     assert "targets ≥" in at.describe_record(gpu) and "targets" not in at.describe_record(record)
     fig = at.plot_runs(tiny_run, gpu, None, record)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert any(l.startswith("GPU record (NVIDIA H100") for l in labels) and any(l.startswith("CPU record") for l in labels)
+    assert any(l.startswith("GPU record (NVIDIA H100") for l in labels) and any(
+        l.startswith("CPU record") for l in labels
+    )
 
 
 def test_committed_cpu_record_is_what_its_command_makes():

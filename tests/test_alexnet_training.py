@@ -1,5 +1,6 @@
 """The training half of classicnets.alexnet_training (chapter 06) and benchmarks/train_alexnet_gpu.py, on tiny
 settings that run in seconds on a CPU (the record half is tested in test_ablations.py)."""
+
 from __future__ import annotations
 
 import importlib.util

@@ -1,4 +1,5 @@
 """classicnets.train: fit, evaluate, predict, History, augmentation, device picking."""
+
 from __future__ import annotations
 
 import json
@@ -168,9 +169,7 @@ def test_random_crop_flip_shifts_and_flips():
     # every output image is the input shifted by (dy, dx) in [-2, 2], maybe mirrored, zero-filled
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
     for i in range(len(x)):
-        crops = [
-            padded[i, :, dy : dy + 10, dx : dx + 12] for dy in range(5) for dx in range(5)
-        ]
+        crops = [padded[i, :, dy : dy + 10, dx : dx + 12] for dy in range(5) for dx in range(5)]
         assert any(torch.equal(out[i], c) or torch.equal(out[i], c.flip(-1)) for c in crops)
     # seeded, and the identity when there is nothing to do
     torch.manual_seed(1)
@@ -360,6 +359,7 @@ def test_history_to_json_is_atomic(problem, tmp_path, monkeypatch):
     h = T.fit(tiny_net(), problem, epochs=1, progress=False, device="cpu")
     target = tmp_path / "h.json"
     target.write_text("old")
+
     def failing_replace(src, dst):
         raise OSError("disk full")
 
