@@ -388,6 +388,9 @@ def _output_width(model: nn.Module, x: torch.Tensor, device: torch.device) -> in
             out = model(x[:1].to(device))
     finally:
         model.train(was_training)
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"the model must return a tensor of logits (N, classes); it returned {type(out).__name__} "
+                        "(does its forward end with `return`?)")  # fmt: skip
     if out.dim() != 2:
         raise ValueError(f"the model must return logits of shape (N, classes); it returned shape {tuple(out.shape)}")
     return int(out.shape[1])

@@ -378,3 +378,18 @@ def test_channels_last_is_on_by_default_on_the_cpu(problem):
     off = T.fit(tiny_net(), problem, epochs=1, progress=False, device="cpu", channels_last=False)
     assert h.meta["channels_last"] is True and off.meta["channels_last"] is False
     assert [r.test_acc for r in h] == [r.test_acc for r in off]  # the layout changes the speed, not the answer
+
+
+def test_a_model_that_returns_nothing_or_the_wrong_shape_is_named_before_training(problem):
+    class NoReturn(nn.Module):  # the blog's LeNet5 bug: forward computes but returns nothing
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(64, 2)
+
+        def forward(self, x):
+            self.fc(x.flatten(1))
+
+    with pytest.raises(TypeError, match=r"returned NoneType \(does its forward end with `return`\?\)"):
+        T.fit(NoReturn(), problem, progress=False, device="cpu")
+    with pytest.raises(ValueError, match=r"logits of shape \(N, classes\); it returned shape \(1, 1, 8, 8\)"):
+        T.fit(nn.Identity(), problem, progress=False, device="cpu")
