@@ -66,7 +66,7 @@ def _mps_available() -> bool:
 def pick_device(prefer: DeviceLike = None) -> torch.device:
     """The device to train on: ``prefer`` if given, else CUDA, then MPS, then CPU.
 
-    Asking for a device this machine lacks raises ``RuntimeError`` saying
+    Asking for a device that is not available raises ``RuntimeError`` saying
     which devices there are.
     """
     if prefer is not None:

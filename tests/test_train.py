@@ -314,7 +314,7 @@ def test_a_non_finite_loss_stops_training_at_its_step(problem):
 
     def recording_loss(logits, y):  # an independent record of every step's loss
         loss = nn.functional.cross_entropy(logits, y)
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         return loss
 
     with pytest.raises(FloatingPointError, match=r"became NaN or infinite at step (\d+)") as info:
