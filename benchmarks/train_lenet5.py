@@ -11,8 +11,9 @@ none`` runs those defaults.
 
 ``--no-channels-last`` measures ``fit``'s memory-format default against NCHW:
 ``fit`` turns channels-last on for CPU and CUDA because this script found it
-faster on a CPU (LeNet-5, 20,000 images, one thread: about 1.8-1.9 s per
-epoch against 2.3-3.1 s, with the same accuracy to the last digit).
+faster on a 2-core CPU (LeNet-5, ``--epochs 2 --max-train 20000``: about
+1.7 s per epoch against 1.9-2.0 s on one thread, 0.95 s against 1.04 s on
+two, with the same accuracy to the last digit).
 
 Prints, per epoch, the training seconds (the test pass excluded), images per
 second, loss and accuracies, then one summary line. Not a test: the numbers
