@@ -6,7 +6,7 @@ The full run is :data:`classicnets.alexnet_training.GPU_RECIPE`: AlexNet at
 224×224 (resized once, on the GPU), all 60,000 training images, 10 epochs,
 batch 256, float16 autocast, channels-last; the test set after every epoch.
 Aim: at least 0.92 test accuracy in at most 40 s of training and testing on
-one H100/H200 (d2l's AlexNet: about 0.88 in 181 s on its GPU). The record
+one H100/H200. The record
 says whether both were met. Not yet run on a GPU: the estimate (about 1.7e15
 multiply–accumulates of training) is well under 3 minutes in all, start-up
 and data loading included.

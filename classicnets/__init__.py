@@ -8,6 +8,8 @@ The package itself imports torch, a hard dependency.
 
 from __future__ import annotations
 
+__version__ = "0.1.0"  # before the imports: classicnets.records reads it
+
 from .arithmetic import ArchitectureError, conv_output_size, pool_output_size, trace
 from .data import load_fashion_mnist, load_mnist
 from .drawing import draw_network
@@ -16,7 +18,6 @@ from .models import AlexNet, LeNet5, SpecNet, alexnet, build_model, lenet5
 from .specs import alexnet_spec, lenet5_spec, spec_for
 from .train import evaluate, fit, pick_device
 
-__version__ = "0.1.0"
 
 __all__ = [
     "AlexNet",

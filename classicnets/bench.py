@@ -71,9 +71,12 @@ def summarize(values: Sequence[float]) -> Stats:
 
 
 def sync(device: torch.device) -> None:
-    """Wait for the device's queued work (CUDA runs asynchronously; a CPU has nothing to wait for)."""
-    if torch.device(device).type == "cuda":
+    """Wait for the device's queued work (CUDA and MPS run asynchronously; a CPU has nothing to wait for)."""
+    kind = torch.device(device).type
+    if kind == "cuda":
         torch.cuda.synchronize(device)
+    elif kind == "mps":
+        torch.mps.synchronize()
 
 
 class WallClock:

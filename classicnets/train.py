@@ -6,11 +6,14 @@ and no per-sample Python. Loss and accuracy are summed on the device and
 read once per epoch, so the loop never waits on ``.item()``.
 
 Defaults: Adam with learning rate 1e-3 (safe for any model), or SGD with
-learning rate 0.1 and momentum 0.9; batch size 256; 5 epochs. The learning
+learning rate 0.1 and momentum 0.9; batch size 256; 5 epochs; channels-last
+memory format on CPU and CUDA (faster for convolutions on a CPU, same
+results: ``benchmarks/train_lenet5.py --no-channels-last`` compares). The learning
 rate is constant unless a ``schedule`` is passed (``"cosine"``,
 ``"onecycle"``); for LeNet-5 on Fashion-MNIST ``lr=5e-3, schedule="cosine"``
 gains about 1.5 points of test accuracy in 5 epochs.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,9 +28,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .bench import sync
+from .records import write_text_atomic  # the one atomic writer for files the package writes
+
 __all__ = [
     "pick_device",
     "fit",
+    "epoch_steps",
+    "StepCallback",
     "evaluate",
     "predict",
     "random_crop_flip",
@@ -39,6 +47,8 @@ __all__ = [
 DeviceLike = Union[str, torch.device, None]
 Augment = Callable[[torch.Tensor], torch.Tensor]
 OptimizerArg = Union[str, Callable[..., torch.optim.Optimizer]]
+#: ``on_step(step, loss, logits, labels)``; a true return value stops training.
+StepCallback = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], Optional[bool]]
 
 #: Learning rate used when ``fit(lr=None)``, per named optimizer.
 DEFAULT_LR = {"adam": 1e-3, "adamw": 1e-3, "sgd": 0.1}
@@ -57,7 +67,7 @@ def _mps_available() -> bool:
 def pick_device(prefer: DeviceLike = None) -> torch.device:
     """The device to train on: ``prefer`` if given, else CUDA, then MPS, then CPU.
 
-    Asking for a device this machine lacks raises ``RuntimeError`` saying
+    Asking for a device that is not available raises ``RuntimeError`` saying
     which devices there are.
     """
     if prefer is not None:
@@ -87,13 +97,6 @@ def _tune_cpu() -> None:
     if torch.get_num_threads() > cpus:
         torch.set_num_threads(cpus)
     torch.set_flush_denormal(True)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -166,10 +169,10 @@ class History:
         return [asdict(r) for r in self.records]
 
     def to_json(self, path: Union[str, os.PathLike, None] = None) -> str:
-        """The history as JSON text; also written to ``path`` when given."""
+        """The history as JSON text; also written to ``path`` when given (atomically: a crash leaves the old file)."""
         text = json.dumps({"meta": self.meta, "epochs": self.as_dicts()}, indent=2, default=str)
         if path is not None:
-            Path(path).write_text(text + "\n")
+            write_text_atomic(path, text + "\n")
         return text
 
     @classmethod
@@ -236,9 +239,7 @@ def _batches(n: int, size: int) -> Iterator[slice]:
 
 
 @torch.inference_mode()
-def predict(
-    model: nn.Module, x: torch.Tensor, batch_size: int = 1024, *, device: DeviceLike = None
-) -> torch.Tensor:
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024, *, device: DeviceLike = None) -> torch.Tensor:
     """Logits for every row of ``x``, as a CPU tensor (the model is run in eval mode)."""
     dev = torch.device(device) if device is not None else _model_device(model)
     was_training = model.training
@@ -271,12 +272,15 @@ def evaluate(
 
     Runs in eval mode under ``torch.inference_mode()`` and restores the
     model's mode afterwards. ``device`` defaults to where the model is.
+    Mismatched lengths, one-hot or float labels, labels outside the model's
+    outputs, NaN/inf images and ``batch_size < 1`` raise one ``ValueError``.
     """
-    if len(x) != len(y):
-        raise ValueError(f"x has {len(x)} rows but y has {len(y)}")
+    _check_count("evaluate", "batch_size", batch_size, 1, "1024")
+    _check_xy("evaluate", x, y, ("x", "y"))
     if len(y) == 0:
-        raise ValueError("cannot evaluate on an empty set")
+        raise ValueError("evaluate: x and y are empty; give at least one image")
     dev = torch.device(device) if device is not None else _model_device(model)
+    _check_labels("evaluate", y, _output_width(model, x, dev), "y")
     was_training = model.training
     model.eval()
     try:
@@ -325,7 +329,7 @@ def random_crop_flip(pad: int = 2, flip: bool = True, fill: Optional[float] = No
 
 
 # --------------------------------------------------------------------------
-# Training
+# Checking what fit and evaluate are given
 # --------------------------------------------------------------------------
 
 
@@ -336,16 +340,85 @@ def _split(data: Any) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor
     if isinstance(data, (tuple, list)) and len(data) in (2, 4):
         return tuple(data) + (None, None) * (len(data) == 2)  # type: ignore[return-value]
     raise TypeError(
-        "data must be a classicnets Dataset (see load_fashion_mnist), or a tuple "
-        "(x_train, y_train, x_test, y_test) or (x_train, y_train)"
+        "fit(data=...): data must be a classicnets Dataset (see load_fashion_mnist), or a tuple "
+        f"(x_train, y_train, x_test, y_test) or (x_train, y_train); got {type(data).__name__}"
     )
 
 
-def _make_optimizer(optimizer: OptimizerArg, params: Any, lr: Optional[float], weight_decay: float) -> torch.optim.Optimizer:
+def _check_count(where: str, name: str, value: Any, smallest: int, example: str) -> None:
+    """``value`` must be an int (not a bool) >= ``smallest``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
+        raise ValueError(f"{where}({name}={value!r}): {name} must be an integer >= {smallest}, e.g. {name}={example}")
+
+
+def _check_xy(where: str, x: Any, y: Any, names: tuple[str, str]) -> None:
+    """Images and labels: tensors of equal length, finite images, 1-D integer labels."""
+    nx, ny = names
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+        raise TypeError(f"{where}: {nx} and {ny} must be torch tensors, got {type(x).__name__} and {type(y).__name__}")
+    if x.dim() < 2:
+        raise ValueError(
+            f"{where}: {nx} must have a batch dimension first, e.g. (N, C, H, W); got shape {tuple(x.shape)}"
+        )
+    if len(x) != len(y):
+        raise ValueError(f"{where}: {nx} has {len(x)} images but {ny} has {len(y)} labels; give one label per image")
+    if y.dim() == 2 and y.shape[1] > 1:
+        raise ValueError(f"{where}: {ny} looks one-hot (shape {tuple(y.shape)}); give class indices: {ny}.argmax(1)")
+    if y.dim() != 1 or y.dtype == torch.bool or y.dtype.is_floating_point or y.dtype.is_complex:
+        raise ValueError(f"{where}: {ny} must be a 1-D tensor of integer class indices (dtype int64), "
+                         f"got shape {tuple(y.shape)} and dtype {y.dtype}; e.g. {ny}.long()")  # fmt: skip
+    if x.dtype.is_floating_point and len(x) and not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).flatten(1).any(1).sum())
+        raise ValueError(f"{where}: {nx} holds NaN or infinite values in {bad} of {len(x)} images; "
+                         f"drop or repair them first (torch.isfinite({nx}) finds them)")  # fmt: skip
+
+
+def _output_width(model: nn.Module, x: torch.Tensor, device: torch.device) -> int:
+    """The number of classes the model predicts: the width of its logits for one image (eval mode, no grad)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(x[:1].to(device))
+    finally:
+        model.train(was_training)
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"the model must return a tensor of logits (N, classes); it returned {type(out).__name__} "
+                        "(does its forward end with `return`?)")  # fmt: skip
+    if out.dim() != 2:
+        raise ValueError(f"the model must return logits of shape (N, classes); it returned shape {tuple(out.shape)}")
+    return int(out.shape[1])
+
+
+def _check_labels(where: str, y: torch.Tensor, classes: int, name: str) -> None:
+    if len(y) == 0:
+        return
+    lo, hi = int(y.min()), int(y.max())
+    if lo < 0 or hi >= classes:
+        raise ValueError(f"{where}: {name} holds labels from {lo} to {hi}, but the model has {classes} outputs "
+                         f"(classes 0..{classes - 1}); build it with num_classes={hi + 1} or fix the labels")  # fmt: skip
+
+
+def _check_fit_args(epochs: Any, batch_size: Any, eval_batch_size: Any, max_train: Any) -> None:
+    _check_count("fit", "epochs", epochs, 0, "5")
+    _check_count("fit", "batch_size", batch_size, 1, "256")
+    _check_count("fit", "eval_batch_size", eval_batch_size, 1, "1024")
+    if max_train is not None:
+        _check_count("fit", "max_train", max_train, 1, "1000 (or None for all)")
+
+
+# --------------------------------------------------------------------------
+# Training: the pieces
+# --------------------------------------------------------------------------
+
+
+def _make_optimizer(
+    optimizer: OptimizerArg, params: Any, lr: Optional[float], weight_decay: float
+) -> torch.optim.Optimizer:
     if isinstance(optimizer, str):
         name = optimizer.lower()
         if name not in DEFAULT_LR:
-            raise ValueError(f"optimizer must be one of {sorted(DEFAULT_LR)} or a callable, got {optimizer!r}")
+            raise ValueError(f"fit(optimizer={optimizer!r}): use one of {sorted(DEFAULT_LR)} or a callable")
         lr = DEFAULT_LR[name] if lr is None else lr
         if name == "sgd":
             return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
@@ -359,7 +432,7 @@ def _make_optimizer(optimizer: OptimizerArg, params: Any, lr: Optional[float], w
         if weight_decay:
             kwargs["weight_decay"] = weight_decay
         return optimizer(params, **kwargs)
-    raise TypeError(f"optimizer must be a name or a callable, got {type(optimizer).__name__}")
+    raise TypeError(f"fit(optimizer=...): a name or a callable, got {type(optimizer).__name__}")
 
 
 def _make_schedule(schedule: Optional[str], opt: torch.optim.Optimizer, total_steps: int) -> Optional[Any]:
@@ -370,7 +443,7 @@ def _make_schedule(schedule: Optional[str], opt: torch.optim.Optimizer, total_st
     if schedule == "onecycle":
         peak = opt.param_groups[0]["lr"]
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=peak, total_steps=max(total_steps, 1))
-    raise ValueError(f"schedule must be None, 'cosine' or 'onecycle', got {schedule!r}")
+    raise ValueError(f"fit(schedule={schedule!r}): use None, 'cosine' or 'onecycle'")
 
 
 class _Amp:
@@ -385,7 +458,8 @@ class _Amp:
     def autocast(self) -> Any:
         return torch.autocast(self.device_type, dtype=self.dtype, enabled=self.enabled)
 
-    def step(self, loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
+    def backward_and_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
+        """``loss.backward(); opt.step()`` — with float16, through the gradient scaler."""
         if self.scaler is None:
             loss.backward()
             opt.step()
@@ -395,189 +469,126 @@ class _Amp:
             self.scaler.update()
 
 
+@dataclass
+class _Run:
+    """What every training step needs, fixed for the whole of one ``fit``."""
+
+    model: nn.Module
+    opt: torch.optim.Optimizer
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    batch_size: int
+    augment: Optional[Augment]
+    amp: _Amp
+    sched: Optional[Any]
+    gen: torch.Generator
+    device: torch.device
+    memory_format: torch.memory_format
+
+
+def epoch_steps(
+    run: _Run, x: torch.Tensor, y: torch.Tensor
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """One pass over the training set, one optimisation step per mini-batch: the heart of ``fit``.
+
+    Yields ``(loss, logits, labels)`` after each step so the caller can keep its
+    running sums, progress bar and callback out of the loop.
+    """
+    model, opt = run.model, run.opt
+    model.train()
+    order = torch.randperm(len(x), generator=run.gen).to(x.device)  # shuffle
+    for start in range(0, len(x), run.batch_size):  # mini-batches
+        idx = order[start : start + run.batch_size]
+        xb, yb = x[idx], y[idx]
+        if run.augment is not None:
+            xb = run.augment(xb)
+        with run.amp.autocast():  # mixed precision, when asked for
+            logits = model(xb)  # forward
+            loss = run.loss_fn(logits, yb)  # cross-entropy by default
+        opt.zero_grad(set_to_none=True)
+        run.amp.backward_and_step(loss, opt)  # loss.backward(); opt.step()
+        if run.sched is not None:
+            run.sched.step()  # the learning-rate schedule moves once per step
+        yield loss.detach(), logits.detach(), yb
+
+
 def _progress_bar(progress: bool, total: int, epoch: int, epochs: int) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=f"epoch {epoch}/{epochs}", unit="batch", disable=not progress, leave=False)
 
 
-def fit(
-    model: nn.Module,
-    data: Any,
-    *,
-    epochs: int = 5,
-    batch_size: int = 256,
-    lr: Optional[float] = None,
-    optimizer: OptimizerArg = "adam",
-    weight_decay: float = 0.0,
-    seed: int = 0,
-    device: DeviceLike = None,
-    augment: Optional[Augment] = None,
-    progress: bool = True,
-    eval_batch_size: int = 1024,
-    max_train: Optional[int] = None,
-    loss_fn: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None,
-    channels_last: bool = False,
-    amp: bool = False,
-    schedule: Optional[str] = None,
-) -> History:
-    """Train ``model`` on ``data`` and return its :class:`History`.
+@dataclass
+class _Tally:
+    """Running sums of one epoch, kept on the device (reading them syncs it)."""
 
-    Parameters
-    ----------
-    model:
-        Any module mapping an image batch to logits. It is moved to ``device``
-        and trained in place.
-    data:
-        A :class:`classicnets.data.Dataset`, or ``(x_train, y_train, x_test, y_test)``,
-        or ``(x_train, y_train)`` (then ``test_acc`` is ``None``).
-    epochs, batch_size:
-        Passes over the training set, and images per step (the last batch may be smaller).
-    lr:
-        Learning rate; ``None`` means 1e-3 for ``"adam"``/``"adamw"``, 0.1 for ``"sgd"``
-        (with momentum 0.9), and the optimizer's own default for a callable.
-    optimizer:
-        ``"adam"``, ``"adamw"``, ``"sgd"``, or a callable ``f(params, **kw) -> Optimizer``
-        (e.g. ``torch.optim.RMSprop``); it gets ``lr=``/``weight_decay=`` only when set.
-    weight_decay:
-        L2 penalty passed to the optimizer.
-    seed:
-        Seeds torch (dropout, augmentation) and the shuffling generator: the same
-        seed and the same starting weights give the same history on CPU.
-    device:
-        Defaults to :func:`pick_device` (CUDA, then MPS, then CPU).
-    augment:
-        Called on each training batch (on the device) before the forward pass,
-        e.g. :func:`random_crop_flip`.
-    progress:
-        Show a tqdm bar per epoch with the running loss and accuracy.
-    eval_batch_size:
-        Batch size of the test pass run after every epoch.
-    max_train:
-        Train on only the first ``max_train`` training examples.
-    loss_fn:
-        ``f(logits, targets) -> scalar``; cross-entropy by default.
-    channels_last:
-        Use the NHWC memory format (often faster for convolutions on CPU and GPU).
-    amp:
-        Mixed precision (float16 on CUDA with loss scaling, bfloat16 on CPU).
-    schedule:
-        ``None`` (constant learning rate), ``"cosine"`` (decay from ``lr`` to 0 over
-        the run) or ``"onecycle"`` (warm up to ``lr`` then anneal). LeNet-5 on
-        Fashion-MNIST reaches about 87% in 5 epochs with the defaults and about
-        88.5% with ``lr=5e-3, schedule="cosine"``.
+    loss: torch.Tensor
+    correct: torch.Tensor
+    seen: int = 0
+    first_bad: Optional[torch.Tensor] = None  # step of the first non-finite loss, 0 while none
 
-    The model is left in eval mode. Training time per epoch (``seconds``,
-    ``images_per_s``) excludes the test pass, timed apart as ``eval_seconds``.
-    """
-    dev = pick_device(device)
-    if dev.type == "cpu":
-        _tune_cpu()
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
+    @classmethod
+    def zeros(cls, device: torch.device) -> "_Tally":
+        z = torch.zeros((), dtype=torch.int64, device=device)
+        return cls(torch.zeros((), dtype=torch.float32, device=device), z.clone(), 0, z.clone())
 
-    x_train, y_train, x_test, y_test = _split(data)
-    if max_train is not None:
-        x_train, y_train = x_train[:max_train], y_train[:max_train]
-    n = len(x_train)
-    if n == 0 or len(y_train) != n:
-        raise ValueError(f"need a non-empty training set with one label per image (got {n} images, {len(y_train)} labels)")
-    mem = torch.channels_last if channels_last and x_train.dim() == 4 else torch.contiguous_format
-    x_train = x_train.to(dev).contiguous(memory_format=mem)
-    y_train = y_train.to(dev)
-    if x_test is not None and y_test is not None:
-        x_test, y_test = x_test.to(dev), y_test.to(dev)
+    def add(self, step: int, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+        self.loss += loss.float() * len(y)
+        self.correct += (logits.argmax(1) == y).sum()
+        self.seen += len(y)
+        bad = ~torch.isfinite(loss)
+        self.first_bad = torch.where(bad & (self.first_bad == 0), step, self.first_bad)
 
-    model.to(dev)
-    if mem is torch.channels_last:
-        model.to(memory_format=torch.channels_last)
-    loss_fn = loss_fn or F.cross_entropy
-    opt = _make_optimizer(optimizer, model.parameters(), lr, weight_decay)
-    steps_per_epoch = math.ceil(n / batch_size)
-    sched = _make_schedule(schedule, opt, epochs * steps_per_epoch)
-    precision = _Amp(amp, dev)
-
-    meta = _meta(model, dev, n, x_test, epochs, batch_size, opt, optimizer, seed, augment, amp, channels_last, schedule)
-    history = History(meta=meta)
-    for epoch in range(1, epochs + 1):
-        record = _train_epoch(
-            model, x_train, y_train, opt, sched, loss_fn, precision, gen,
-            batch_size=batch_size, augment=augment, device=dev, epoch=epoch, epochs=epochs, progress=progress,
-        )  # fmt: skip
-        if x_test is not None and y_test is not None and len(y_test):
-            _sync(dev)
-            start = time.perf_counter()
-            model.eval()
-            record.test_acc = _count_correct(model, x_test, y_test, eval_batch_size, dev, mem) / len(y_test)
-            _sync(dev)
-            record.eval_seconds = time.perf_counter() - start
-        history.records.append(record)
-        if progress:
-            _report(record, epochs)
-    model.eval()  # left ready for inference
-    return history
+    def check_finite(self, lr: float) -> None:
+        step = int(self.first_bad.item()) if self.first_bad is not None else 0
+        if step:
+            raise FloatingPointError(
+                f"fit: the training loss became NaN or infinite at step {step} (learning rate {lr:g}); the weights "
+                "are now unusable. Lower lr=, or check the inputs and loss_fn, and train from fresh weights"
+            )
 
 
-def _train_epoch(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    opt: torch.optim.Optimizer,
-    sched: Optional[Any],
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    precision: _Amp,
-    gen: torch.Generator,
-    *,
-    batch_size: int,
-    augment: Optional[Augment],
-    device: torch.device,
-    epoch: int,
-    epochs: int,
-    progress: bool,
-) -> EpochRecord:
-    """One pass over the shuffled training set; loss/accuracy are summed on the device."""
-    n = len(x)
-    model.train()
-    _sync(device)
+def _train_epoch(run: _Run, x: torch.Tensor, y: torch.Tensor, *, epoch: int, epochs: int, first_step: int,
+                 progress: bool, on_step: Optional[StepCallback]) -> tuple[EpochRecord, Optional[int]]:  # fmt: skip
+    """One epoch of :func:`epoch_steps` with its bookkeeping; returns its record and the step at which
+    ``on_step`` asked to stop (``None``: it did not)."""
+    n, dev = len(x), run.device
+    steps = math.ceil(n / run.batch_size)
+    # reading the running sums forces a device sync: on an accelerator do it ~10x per epoch only
+    every = 1 if dev.type == "cpu" else max(1, steps // 10)
+    tally, stop = _Tally.zeros(dev), None
+    lr = next_lr = run.opt.param_groups[0]["lr"]
+    sync(dev)
     start = time.perf_counter()
-    order = torch.randperm(n, generator=gen).to(device)
-    loss_sum = torch.zeros((), dtype=torch.float32, device=device)
-    correct = torch.zeros((), dtype=torch.int64, device=device)
-    steps = math.ceil(n / batch_size)
-    # reading the running loss forces a device sync: on an accelerator do it ~10x per epoch only
-    every = 1 if device.type == "cpu" else max(1, steps // 10)
-    lr = opt.param_groups[0]["lr"]
     with _progress_bar(progress, steps, epoch, epochs) as bar:
-        for step, s in enumerate(_batches(n, batch_size), 1):
-            idx = order[s]
-            xb, yb = x[idx], y[idx]
-            if augment is not None:
-                xb = augment(xb)
-            with precision.autocast():
-                logits = model(xb)
-                loss = loss_fn(logits, yb)
-            opt.zero_grad(set_to_none=True)
-            lr = opt.param_groups[0]["lr"]  # the rate this step uses
-            precision.step(loss, opt)
-            if sched is not None:
-                sched.step()
-            loss_sum += loss.detach().float() * len(yb)
-            correct += (logits.detach().argmax(1) == yb).sum()
+        for i, (loss, logits, yb) in enumerate(epoch_steps(run, x, y), 1):
+            lr, next_lr = next_lr, run.opt.param_groups[0]["lr"]  # the rate this step used; the schedule moved it
+            tally.add(first_step + i, loss, logits, yb)
+            if i % every == 0 or i == steps:
+                tally.check_finite(lr)
             bar.update(1)
-            if progress and (step % every == 0 or step == steps):
-                seen = s.stop
-                bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", acc=f"{correct.item() / seen:.4f}", refresh=False)
-    train_loss, train_acc = loss_sum.item() / n, correct.item() / n  # syncs the device
+            if progress and (i % every == 0 or i == steps):
+                bar.set_postfix(loss=f"{tally.loss.item() / tally.seen:.4f}",
+                                acc=f"{tally.correct.item() / tally.seen:.4f}", refresh=False)  # fmt: skip
+            if on_step is not None and on_step(first_step + i, loss, logits, yb):
+                stop = first_step + i
+                break
+    tally.check_finite(lr)
     seconds = time.perf_counter() - start
-    return EpochRecord(
-        epoch=epoch,
-        train_loss=train_loss,
-        train_acc=train_acc,
-        test_acc=None,
-        seconds=seconds,
-        images_per_s=n / seconds if seconds > 0 else float("inf"),
-        lr=float(lr),  # used by the epoch's last step
-    )
+    record = EpochRecord(epoch=epoch, train_loss=tally.loss.item() / tally.seen, train_acc=tally.correct.item() / tally.seen,
+                         test_acc=None, seconds=seconds, images_per_s=tally.seen / seconds if seconds > 0 else float("inf"),
+                         lr=float(lr))  # fmt: skip
+    return record, stop
+
+
+def _test_pass(run: _Run, record: EpochRecord, x_test: torch.Tensor, y_test: torch.Tensor, batch_size: int) -> None:
+    """Test accuracy after an epoch, timed apart from training."""
+    sync(run.device)
+    start = time.perf_counter()
+    run.model.eval()
+    correct = _count_correct(run.model, x_test, y_test, batch_size, run.device, run.memory_format)
+    record.test_acc = correct / len(y_test)
+    sync(run.device)
+    record.eval_seconds = time.perf_counter() - start
 
 
 def _report(record: EpochRecord, epochs: int) -> None:
@@ -614,3 +625,136 @@ def _meta(model: nn.Module, device: torch.device, n_train: int, x_test: Optional
         "amp": amp,
         "channels_last": channels_last,
     }
+
+
+def _prepare_data(data: Any, model: nn.Module, dev: torch.device, max_train: Optional[int], channels_last: bool,
+                  check_labels: bool) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:  # fmt: skip
+    """Check the data (one clear message per problem, before any training) and move it to ``dev`` once."""
+    x_train, y_train, x_test, y_test = _split(data)
+    _check_xy("fit", x_train, y_train, ("x_train", "y_train"))
+    if x_test is not None or y_test is not None:
+        _check_xy("fit", x_test, y_test, ("x_test", "y_test"))
+    if max_train is not None:
+        x_train, y_train = x_train[:max_train], y_train[:max_train]
+    if len(x_train) == 0:
+        raise ValueError("fit: the training set is empty; give at least one image")
+    mem = torch.channels_last if channels_last and x_train.dim() == 4 else torch.contiguous_format
+    x_train, y_train = x_train.to(dev).contiguous(memory_format=mem), y_train.to(dev)
+    if x_test is not None and y_test is not None:
+        x_test, y_test = x_test.to(dev), y_test.to(dev)
+    if check_labels:
+        classes = _output_width(model, x_train, dev)
+        _check_labels("fit", y_train, classes, "y_train")
+        if y_test is not None:
+            _check_labels("fit", y_test, classes, "y_test")
+    return x_train, y_train, x_test, y_test
+
+
+# --------------------------------------------------------------------------
+# Training: fit
+# --------------------------------------------------------------------------
+
+
+def fit(
+    model: nn.Module,
+    data: Any,
+    *,
+    epochs: int = 5,
+    batch_size: int = 256,
+    lr: Optional[float] = None,
+    optimizer: OptimizerArg = "adam",
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    device: DeviceLike = None,
+    augment: Optional[Augment] = None,
+    progress: bool = True,
+    eval_batch_size: int = 1024,
+    max_train: Optional[int] = None,
+    loss_fn: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None,
+    channels_last: Optional[bool] = None,
+    amp: bool = False,
+    schedule: Optional[str] = None,
+    on_step: Optional[StepCallback] = None,
+) -> History:
+    """Train ``model`` on ``data`` and return its :class:`History`.
+
+    The loop is :func:`epoch_steps` (shuffle, mini-batches, forward, loss,
+    ``zero_grad``, ``backward``, ``step``) plus a learning-rate schedule, a
+    progress bar, a test pass after every epoch, a history and seeding.
+
+    ``data``: a :class:`classicnets.data.Dataset`, ``(x_train, y_train, x_test, y_test)`` or
+    ``(x_train, y_train)`` (then ``test_acc`` is ``None``); labels are 1-D integer class indices.
+    ``epochs`` (>= 0), ``batch_size`` (>= 1; the last batch may be smaller), ``max_train``
+    (train on the first that many images). ``lr``: ``None`` means 1e-3 for ``"adam"``/``"adamw"``,
+    0.1 for ``"sgd"`` (momentum 0.9), the optimizer's own default for a callable
+    ``f(params, **kw) -> Optimizer``, which gets ``lr=``/``weight_decay=`` only when set.
+    ``seed`` seeds torch (dropout, augmentation) and the shuffling: the same seed and starting
+    weights give the same history on a CPU. ``device``: :func:`pick_device` by default.
+    ``augment(batch)`` runs on each training batch on the device (e.g. :func:`random_crop_flip`).
+    ``loss_fn(logits, targets)``: cross-entropy by default. ``channels_last``: the NHWC memory
+    format; ``None`` turns it on for CPU and CUDA, where it is faster for convolutions
+    (``benchmarks/train_lenet5.py --no-channels-last`` compares). ``amp``: float16 with loss
+    scaling on CUDA, bfloat16 on CPU. ``schedule``: ``None`` (constant), ``"cosine"`` (down to 0
+    over the run) or ``"onecycle"`` (warm up to ``lr``, then anneal).
+
+    ``on_step(step, loss, logits, labels)`` is called after every optimisation step (``step``
+    counts from 1 over the whole run; the tensors are detached and stay on the device, so reading
+    them syncs an accelerator); returning ``True`` stops training after that step, and the
+    history's last record covers the images seen so far (``meta["stopped_at_step"]``).
+
+    Bad arguments or data (counts, mismatched lengths, labels outside the model's outputs, one-hot
+    or float labels, NaN/inf images) raise one ``ValueError`` or ``TypeError`` before training;
+    a NaN/inf loss raises ``FloatingPointError`` naming its step. An interrupt (Ctrl-C, Jupyter's
+    stop button) ends training and returns the finished epochs, with ``meta["interrupted"] = True``.
+    The model is left in eval mode; ``seconds`` per epoch exclude the test pass (``eval_seconds``).
+    """
+    _check_fit_args(epochs, batch_size, eval_batch_size, max_train)
+    dev = pick_device(device)
+    if dev.type == "cpu":
+        _tune_cpu()
+    channels_last = dev.type in ("cpu", "cuda") if channels_last is None else bool(channels_last)
+    model.to(dev)
+    x_train, y_train, x_test, y_test = _prepare_data(data, model, dev, max_train, channels_last, loss_fn is None)
+    mem = torch.channels_last if channels_last and x_train.dim() == 4 else torch.contiguous_format
+    if mem is torch.channels_last:
+        model.to(memory_format=torch.channels_last)
+    torch.manual_seed(seed)
+    opt = _make_optimizer(optimizer, model.parameters(), lr, weight_decay)
+    steps_per_epoch = math.ceil(len(x_train) / batch_size)
+    run = _Run(model, opt, loss_fn or F.cross_entropy, batch_size, augment, _Amp(amp, dev),
+               _make_schedule(schedule, opt, epochs * steps_per_epoch), torch.Generator().manual_seed(seed), dev, mem)  # fmt: skip
+    meta = _meta(model, dev, len(x_train), x_test, epochs, batch_size, opt, optimizer, seed, augment, amp,
+                 channels_last, schedule)  # fmt: skip
+    history = History(meta=meta)
+    try:
+        _run_epochs(run, history, x_train, y_train, x_test, y_test, epochs=epochs, progress=progress,
+                    eval_batch_size=eval_batch_size, on_step=on_step)  # fmt: skip
+    except KeyboardInterrupt:
+        history.meta["interrupted"] = True
+        _warn(f"fit: interrupted; returning the history of the {len(history)} finished epoch(s)")
+    model.eval()  # left ready for inference
+    return history
+
+
+def _run_epochs(run: _Run, history: History, x_train: torch.Tensor, y_train: torch.Tensor, x_test: Optional[torch.Tensor],
+                y_test: Optional[torch.Tensor], *, epochs: int, progress: bool, eval_batch_size: int,
+                on_step: Optional[StepCallback]) -> None:  # fmt: skip
+    """Epochs, each followed by a test pass, appended to ``history`` as they finish."""
+    steps_per_epoch = math.ceil(len(x_train) / run.batch_size)
+    for epoch in range(1, epochs + 1):
+        record, stop = _train_epoch(run, x_train, y_train, epoch=epoch, epochs=epochs, progress=progress,
+                                    first_step=(epoch - 1) * steps_per_epoch, on_step=on_step)  # fmt: skip
+        if x_test is not None and y_test is not None and len(y_test):
+            _test_pass(run, record, x_test, y_test, eval_batch_size)
+        history.records.append(record)
+        if progress:
+            _report(record, epochs)
+        if stop is not None:
+            history.meta["stopped_at_step"] = stop
+            break
+
+
+def _warn(text: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(text)

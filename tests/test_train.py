@@ -1,7 +1,11 @@
 """classicnets.train: fit, evaluate, predict, History, augmentation, device picking."""
+
 from __future__ import annotations
 
 import json
+import math
+import os
+import re
 from dataclasses import asdict
 
 import matplotlib
@@ -165,9 +169,7 @@ def test_random_crop_flip_shifts_and_flips():
     # every output image is the input shifted by (dy, dx) in [-2, 2], maybe mirrored, zero-filled
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
     for i in range(len(x)):
-        crops = [
-            padded[i, :, dy : dy + 10, dx : dx + 12] for dy in range(5) for dx in range(5)
-        ]
+        crops = [padded[i, :, dy : dy + 10, dx : dx + 12] for dy in range(5) for dx in range(5)]
         assert any(torch.equal(out[i], c) or torch.equal(out[i], c.flip(-1)) for c in crops)
     # seeded, and the identity when there is nothing to do
     torch.manual_seed(1)
@@ -210,3 +212,184 @@ def test_cpu_threads_are_not_oversubscribed(monkeypatch):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+# --------------------------------------------------------------------------- bad input: one message, before training
+
+
+class Untrainable(nn.Module):
+    """Counts forward passes in training mode: a refused call must not have trained at all."""
+
+    def __init__(self, classes: int = 2) -> None:
+        super().__init__()
+        self.net = tiny_net(classes=classes)
+        self.trained_steps = 0
+
+    def forward(self, x):
+        if self.training:
+            self.trained_steps += 1
+        return self.net(x)
+
+
+def _refused(match, data, error=ValueError, **kw):
+    model = Untrainable()
+    with pytest.raises(error, match=match):
+        T.fit(model, data, progress=False, device="cpu", **kw)
+    assert model.trained_steps == 0, "the check must come before the first training step"
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"batch_size": 0}, r"fit\(batch_size=0\).*integer >= 1"),
+    ({"batch_size": -5}, r"batch_size=-5"),
+    ({"batch_size": 2.5}, r"batch_size=2.5"),
+    ({"batch_size": True}, r"batch_size=True"),
+    ({"epochs": -1}, r"fit\(epochs=-1\).*integer >= 0"),
+    ({"max_train": -3}, r"fit\(max_train=-3\)"),
+    ({"max_train": 0}, r"max_train=0"),
+    ({"eval_batch_size": 0}, r"eval_batch_size=0"),
+])  # fmt: skip
+def test_fit_refuses_bad_counts(problem, kw, match):
+    _refused(match, problem, **kw)
+
+
+def test_epochs_zero_trains_nothing_and_returns_an_empty_history(problem):
+    model = Untrainable()
+    h = T.fit(model, problem, epochs=0, progress=False, device="cpu")
+    assert len(h) == 0 and model.trained_steps == 0
+
+
+def test_fit_refuses_mismatched_lengths(problem):
+    x, y, xt, yt = problem
+    _refused(r"x_train has 600 images but y_train has 599 labels", (x, y[:-1], xt, yt))
+    _refused(r"x_test has 200 images but y_test has 10 labels", (x, y, xt, yt[:10]))
+
+
+def test_fit_and_evaluate_refuse_labels_outside_the_models_classes(problem):
+    x, y, xt, yt = problem
+    _refused(r"y_train holds labels from 0 to 2, but the model has 2 outputs.*num_classes=3", (x, y + (y == 1), xt, yt))
+    _refused(r"y_train holds labels from -1 to 1", (x, y - (y == 0).long(), xt, yt))
+    _refused(r"y_test holds labels from 0 to 7", (x, y, xt, yt * 7))
+    with pytest.raises(ValueError, match=r"evaluate: y holds labels from 0 to 5"):
+        T.evaluate(tiny_net(), xt, yt * 5)
+
+
+def test_fit_and_evaluate_refuse_one_hot_and_float_labels(problem):
+    x, y, xt, yt = problem
+    _refused(r"y_train looks one-hot \(shape \(600, 2\)\).*argmax\(1\)", (x, nn.functional.one_hot(y, 2), xt, yt))
+    _refused(r"y_train must be a 1-D tensor of integer class indices.*torch.float32", (x, y.float(), xt, yt))
+    _refused(r"dtype torch.bool", (x, y.bool(), xt, yt))
+    _refused(r"shape \(600, 1\)", (x, y[:, None], xt, yt))
+    _refused(r"must be torch tensors", (x.numpy(), y, xt, yt), error=TypeError)
+    with pytest.raises(ValueError, match=r"evaluate: y must be a 1-D tensor"):
+        T.evaluate(tiny_net(), xt, yt.float())
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_fit_and_evaluate_refuse_non_finite_images(problem, bad):
+    x, y, xt, yt = problem
+    x = x.clone()
+    x[3, 0, 2, 2] = bad
+    x[7, 0, 0, 0] = bad
+    _refused(r"x_train holds NaN or infinite values in 2 of 600 images", (x, y, xt, yt))
+    xt = xt.clone()
+    xt[0, 0, 0, 0] = bad
+    _refused(r"x_test holds NaN or infinite values in 1 of 200", (problem[0], y, xt, yt))
+    with pytest.raises(ValueError, match=r"evaluate: x holds NaN"):
+        T.evaluate(tiny_net(), xt, yt)
+
+
+def test_evaluate_refuses_bad_batch_size_and_empty_sets(problem):
+    _, _, xt, yt = problem
+    with pytest.raises(ValueError, match=r"evaluate\(batch_size=0\)"):
+        T.evaluate(tiny_net(), xt, yt, batch_size=0)
+    with pytest.raises(ValueError, match="x has 200 images but y has 3"):
+        T.evaluate(tiny_net(), xt, yt[:3])
+    with pytest.raises(ValueError, match="empty"):
+        T.evaluate(tiny_net(), xt[:0], yt[:0])
+
+
+def test_a_non_finite_loss_stops_training_at_its_step(problem):
+    """lr=1e30 makes the weights explode; the message names the first step whose loss was not finite."""
+    losses, calls = [], []
+
+    def recording_loss(logits, y):  # an independent record of every step's loss
+        loss = nn.functional.cross_entropy(logits, y)
+        losses.append(float(loss.detach()))
+        return loss
+
+    with pytest.raises(FloatingPointError, match=r"became NaN or infinite at step (\d+)") as info:
+        T.fit(tiny_net(), problem, epochs=3, batch_size=50, optimizer="sgd", lr=1e30, progress=False, device="cpu",
+              loss_fn=recording_loss, on_step=lambda *a: calls.append(a[0]))  # fmt: skip
+    step = int(re.search(r"step (\d+)", str(info.value)).group(1))
+    first_bad = next(i for i, v in enumerate(losses, 1) if not math.isfinite(v))
+    assert step == first_bad and len(losses) == step  # nothing trained after the bad step
+    assert calls == list(range(1, step))  # the callback never sees the bad step
+    assert "learning rate 1e+30" in str(info.value)
+
+
+def test_on_step_sees_every_step_and_can_stop(problem):
+    seen = []
+
+    def on_step(step, loss, logits, y):
+        seen.append((step, loss.shape, logits.shape, len(y)))
+        return step == 15
+
+    h = T.fit(tiny_net(), problem, epochs=3, batch_size=100, progress=False, device="cpu", on_step=on_step)
+    assert [s for s, *_ in seen] == list(range(1, 16))  # 6 steps per epoch: stopped in epoch 3
+    assert seen[0][1:] == (torch.Size([]), torch.Size([100, 2]), 100)
+    assert len(h) == 3 and h.meta["stopped_at_step"] == 15 and "interrupted" not in h.meta
+    assert h.final.images_per_s * h.final.seconds == pytest.approx(300)  # the partial epoch saw 3 batches
+    full = T.fit(tiny_net(), problem, epochs=1, batch_size=100, progress=False, device="cpu", on_step=lambda *a: None)
+    assert "stopped_at_step" not in full.meta and len(full) == 1
+
+
+def test_keyboard_interrupt_returns_the_finished_epochs(problem, capsys):
+    def on_step(step, loss, logits, y):
+        if step == 8:  # in epoch 2 of 6 steps each
+            raise KeyboardInterrupt
+
+    model = tiny_net()
+    h = T.fit(model, problem, epochs=4, batch_size=100, progress=False, device="cpu", on_step=on_step)
+    assert len(h) == 1 and h.meta["interrupted"] is True and h.final.test_acc is not None
+    assert not model.training  # left ready for inference, as after a full run
+    assert "interrupted; returning the history of the 1 finished epoch" in capsys.readouterr().out
+
+
+def test_history_to_json_is_atomic(problem, tmp_path, monkeypatch):
+    h = T.fit(tiny_net(), problem, epochs=1, progress=False, device="cpu")
+    target = tmp_path / "h.json"
+    target.write_text("old")
+
+    def failing_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", failing_replace)  # the rename that would publish the new file
+    with pytest.raises(OSError, match="disk full"):
+        h.to_json(target)
+    assert target.read_text() == "old"  # the old file survives a failed write
+    assert [p.name for p in tmp_path.iterdir()] == ["h.json"]  # and no temporary file is left behind
+    monkeypatch.undo()
+    h.to_json(target)
+    assert T.History.from_json(target).as_dicts() == h.as_dicts()
+
+
+def test_channels_last_is_on_by_default_on_the_cpu(problem):
+    h = T.fit(tiny_net(), problem, epochs=1, progress=False, device="cpu")
+    off = T.fit(tiny_net(), problem, epochs=1, progress=False, device="cpu", channels_last=False)
+    assert h.meta["channels_last"] is True and off.meta["channels_last"] is False
+    assert [r.test_acc for r in h] == [r.test_acc for r in off]  # the layout changes the speed, not the answer
+
+
+def test_a_model_that_returns_nothing_or_the_wrong_shape_is_named_before_training(problem):
+    class NoReturn(nn.Module):  # the blog's LeNet5 bug: forward computes but returns nothing
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(64, 2)
+
+        def forward(self, x):
+            self.fc(x.flatten(1))
+
+    with pytest.raises(TypeError, match=r"returned NoneType \(does its forward end with `return`\?\)"):
+        T.fit(NoReturn(), problem, progress=False, device="cpu")
+    with pytest.raises(ValueError, match=r"logits of shape \(N, classes\); it returned shape \(1, 1, 8, 8\)"):
+        T.fit(nn.Identity(), problem, progress=False, device="cpu")
