@@ -25,8 +25,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
     p.add_argument("--threads", type=bench.positive_int, default=1, help="CPU threads (CPU runs; default 1)")
-    p.add_argument("--min-sample-ms", type=bench.non_negative_float, default=None,
-                   help="each sample lasts at least this long")
+    p.add_argument(
+        "--min-sample-ms", type=bench.non_negative_float, default=None, help="each sample lasts at least this long"
+    )
     p.add_argument("--rounds", type=bench.positive_int, default=3, help="rounds per case, methods in rotating order")
     p.add_argument("--no-pin-malloc", dest="pin", action="store_false", help="leave glibc's malloc adaptive (CPU)")
     p.add_argument("--quick", action="store_true", help="one small case, one round (checks the script runs)")

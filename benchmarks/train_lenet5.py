@@ -55,9 +55,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--no-channels-last", dest="channels_last", action="store_const", const=False, default=None,
-                   help="keep the NCHW memory format (fit's default, channels-last on CPU and CUDA, is what "
-                        "this flag compares against)")  # fmt: skip
+    p.add_argument(
+        "--no-channels-last",
+        dest="channels_last",
+        action="store_const",
+        const=False,
+        default=None,
+        help="keep the NCHW memory format (fit's default, channels-last on CPU and CUDA, is what "
+        "this flag compares against)",
+    )
     p.add_argument("--amp", action="store_true", help="mixed precision")
     p.add_argument("--augment", type=int, default=0, metavar="PAD", help="random shifts of up to PAD px + flips")
     p.add_argument("--max-train", type=int, default=None, help="train on only this many images")
@@ -103,17 +109,29 @@ def main(argv: Optional[List[str]] = None) -> int:
     torch.manual_seed(args.seed)
     model = classicnets.lenet5(args.variant, num_classes=data.num_classes)
     label = f"lenet5({args.variant!r})"
-    print(f"{label}: {sum(p.numel() for p in model.parameters()):,} parameters; "
-          f"{args.epochs} epochs, batch {args.batch_size}, {args.optimizer}"
-          f"{'' if args.lr is None else f' lr {args.lr:g}'}{'' if not args.schedule else f', {args.schedule} schedule'}"
-          f", channels_last={'fit default' if args.channels_last is None else args.channels_last}, amp={args.amp}")  # fmt: skip
+    print(
+        f"{label}: {sum(p.numel() for p in model.parameters()):,} parameters; "
+        f"{args.epochs} epochs, batch {args.batch_size}, {args.optimizer}"
+        f"{'' if args.lr is None else f' lr {args.lr:g}'}{'' if not args.schedule else f', {args.schedule} schedule'}"
+        f", channels_last={'fit default' if args.channels_last is None else args.channels_last}, amp={args.amp}"
+    )
 
     history = fit(
-        model, data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-        seed=args.seed, device=device, progress=args.progress, max_train=args.max_train,
-        channels_last=args.channels_last, amp=args.amp, schedule=args.schedule,
+        model,
+        data,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        seed=args.seed,
+        device=device,
+        progress=args.progress,
+        max_train=args.max_train,
+        channels_last=args.channels_last,
+        amp=args.amp,
+        schedule=args.schedule,
         augment=random_crop_flip(pad=args.augment) if args.augment else None,
-    )  # fmt: skip
+    )
     history.meta["model"] = label
     print_epochs(history)
     if args.json:

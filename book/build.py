@@ -22,6 +22,7 @@ The steps:
    naming the notebook, where one would have to be executed.
 5. ``jupyter-book build book/zh --path-output _build/zh -W -n --keep-going``, copied to ``_build/html/zh/``.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -37,7 +38,9 @@ BOOK = REPO / "book"
 ZH = BOOK / "zh"
 BUILD = REPO / "_build"
 CACHE = BUILD / ".jupyter_cache"
-EXECUTED = REPO / "artifacts" / "executed" / "book"  # not under _build/: nbmake skips anything there
+EXECUTED = (
+    REPO / "artifacts" / "executed" / "book"
+)  # not under _build/: nbmake skips anything there
 ZH_OUT = BUILD / "zh"
 STRICT = ["-W", "-n", "--keep-going"]
 
@@ -69,7 +72,10 @@ def with_outputs(source: Path, executed: Path) -> nbformat.NotebookNode:
         sys.exit(f"book/build.py: {executed} does not hold the code of {source}")
     for cell, ran in zip(ours, theirs):
         cell.outputs, cell.execution_count = ran.outputs, ran.execution_count
-    for key in ("language_info", "widgets"):  # what Jupyter Book's cache merges back besides outputs
+    for key in (
+        "language_info",
+        "widgets",
+    ):  # what Jupyter Book's cache merges back besides outputs
         if key in done.metadata:
             nb.metadata[key] = done.metadata[key]
     return nb
@@ -83,7 +89,9 @@ def cache_outputs(pairs) -> None:
     cache = get_cache(str(CACHE))
     for source, executed in pairs:
         nb = with_outputs(source, executed)
-        cache.cache_notebook_bundle(CacheBundleIn(nb, str(source)), check_validity=False, overwrite=True)
+        cache.cache_notebook_bundle(
+            CacheBundleIn(nb, str(source)), check_validity=False, overwrite=True
+        )
 
 
 def execute_with_nbmake() -> None:
@@ -94,8 +102,20 @@ def execute_with_nbmake() -> None:
     sources = [p for p in sorted(BOOK.glob("*.ipynb")) if not forced(p)]
     for path in sources:
         shutil.copy2(path, EXECUTED / path.name)
-    run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--nbmake", "--nbmake-timeout=600",
-         "--overwrite", "--durations=12", *(str((EXECUTED / p.name).relative_to(REPO)) for p in sources)])
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--nbmake",
+            "--nbmake-timeout=600",
+            "--overwrite",
+            "--durations=12",
+            *(str((EXECUTED / p.name).relative_to(REPO)) for p in sources),
+        ]
+    )
     cache_outputs((p, EXECUTED / p.name) for p in sources)
 
 
@@ -108,21 +128,39 @@ def check_zh_is_cached() -> None:
         try:
             cache.match_cache_notebook(nbformat.read(path, as_version=4))
         except KeyError:
-            sys.exit(f"book/build.py: {path.relative_to(REPO)} matches no executed English notebook: its code "
-                     f"cells differ from book/{path.name}'s. Run `python book/zh_sync.py` and build again.")
+            sys.exit(
+                f"book/build.py: {path.relative_to(REPO)} matches no executed English notebook: its code "
+                f"cells differ from book/{path.name}'s. Run `python book/zh_sync.py` and build again."
+            )
 
 
 def main(extra: List[str]) -> None:
     nbmake = "--nbmake" in extra
     extra = [a for a in extra if a != "--nbmake"]
-    jb = shutil.which("jupyter-book") or str(Path(sys.executable).with_name("jupyter-book"))
+    jb = shutil.which("jupyter-book") or str(
+        Path(sys.executable).with_name("jupyter-book")
+    )
     if nbmake:
         execute_with_nbmake()
     run([jb, "build", ".", *STRICT, *extra])
-    executed = BUILD / "jupyter_execute" / "book"  # Jupyter Book cached the others itself
-    cache_outputs((p, executed / p.name) for p in sorted(BOOK.glob("*.ipynb")) if forced(p))
+    executed = (
+        BUILD / "jupyter_execute" / "book"
+    )  # Jupyter Book cached the others itself
+    cache_outputs(
+        (p, executed / p.name) for p in sorted(BOOK.glob("*.ipynb")) if forced(p)
+    )
     check_zh_is_cached()
-    run([jb, "build", str(ZH.relative_to(REPO)), "--path-output", str(ZH_OUT.relative_to(REPO)), *STRICT, *extra])
+    run(
+        [
+            jb,
+            "build",
+            str(ZH.relative_to(REPO)),
+            "--path-output",
+            str(ZH_OUT.relative_to(REPO)),
+            *STRICT,
+            *extra,
+        ]
+    )
     site = BUILD / "html" / "zh"
     if site.exists():
         shutil.rmtree(site)

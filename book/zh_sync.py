@@ -12,6 +12,7 @@ removes the markdown-side text around it by hand. The notebook metadata is the E
 language_info: with identical code, Jupyter Book's cache gives the Chinese pages the English outputs
 (book/build.py), and the Chinese build executes nothing. tests/test_zh.py checks the result.
 """
+
 from __future__ import annotations
 
 import copy
@@ -37,11 +38,16 @@ def english_of(zh_path: Path) -> Path:
     return BOOK / zh_path.name
 
 
-def synced(zh: nbformat.NotebookNode, en: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
+def synced(
+    zh: nbformat.NotebookNode, en: nbformat.NotebookNode, name: str
+) -> nbformat.NotebookNode:
     """``zh`` with ``en``'s code cells, one for one, in order; raises OutOfStep naming the cell."""
     ours, theirs = code_cells(zh), code_cells(en)
     if len(ours) != len(theirs):
-        first = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a.source != b.source), min(len(ours), len(theirs)))
+        first = next(
+            (i for i, (a, b) in enumerate(zip(ours, theirs)) if a.source != b.source),
+            min(len(ours), len(theirs)),
+        )
         raise OutOfStep(
             f"book/zh/{name} has {len(ours)} code cells, book/{name} has {len(theirs)}: they first differ at "
             f"code cell index {first} (counting from 0). Add or remove that code cell in book/zh/{name} "
@@ -56,7 +62,9 @@ def synced(zh: nbformat.NotebookNode, en: nbformat.NotebookNode, name: str) -> n
             if "id" in cell:
                 new["id"] = cell["id"]
             out.cells[i] = new
-    out.metadata.pop("mystnb", None)  # execution settings are the English book's business
+    out.metadata.pop(
+        "mystnb", None
+    )  # execution settings are the English book's business
     for key in ("kernelspec", "language_info"):
         if key in en.metadata:
             out.metadata[key] = copy.deepcopy(en.metadata[key])
@@ -69,7 +77,9 @@ def sync(check: bool = False) -> List[str]:
     for path in sorted(ZH.glob("*.ipynb")):
         en_path = english_of(path)
         if not en_path.exists():
-            raise OutOfStep(f"book/zh/{path.name} has no English notebook book/{path.name}")
+            raise OutOfStep(
+                f"book/zh/{path.name} has no English notebook book/{path.name}"
+            )
         zh = nbformat.read(path, as_version=4)
         new = synced(zh, nbformat.read(en_path, as_version=4), path.name)
         if new != zh:
@@ -93,16 +103,24 @@ def start(name: str) -> Path:
 def main(argv: List[str]) -> int:
     try:
         if argv[:1] == ["--new"] and len(argv) == 2:
-            print(f"created {start(argv[1])}: translate its markdown cells, add it to book/zh/_toc.yml")
+            print(
+                f"created {start(argv[1])}: translate its markdown cells, add it to book/zh/_toc.yml"
+            )
             return 0
         stale = sync(check="--check" in argv)
     except OutOfStep as err:
         print(f"zh_sync: {err}", file=sys.stderr)
         return 2
     if "--check" in argv and stale:
-        print("code cells differ from the English notebooks in: " + ", ".join(stale), file=sys.stderr)
+        print(
+            "code cells differ from the English notebooks in: " + ", ".join(stale),
+            file=sys.stderr,
+        )
         return 1
-    print(("out of date: " if "--check" in argv else "rewrote: ") + (", ".join(stale) or "nothing"))
+    print(
+        ("out of date: " if "--check" in argv else "rewrote: ")
+        + (", ".join(stale) or "nothing")
+    )
     return 0
 
 

@@ -18,7 +18,6 @@ from .models import AlexNet, LeNet5, SpecNet, alexnet, build_model, lenet5
 from .specs import alexnet_spec, lenet5_spec, spec_for
 from .train import evaluate, fit, pick_device
 
-
 __all__ = [
     "AlexNet",
     "LeNet5",

@@ -33,6 +33,7 @@ a few thousand images, one epoch.
 Records: :meth:`AlexNetRun.save` writes a ``training`` record (:mod:`classicnets.records`, which also reads,
 tabulates and plots them; the committed ones are ``records.ALEXNET_GPU_RECORD`` and ``records.ALEXNET_CPU_RECORD``).
 """
+
 from __future__ import annotations
 
 import os
@@ -67,7 +68,9 @@ class AlexNetRecipe:
     seed: int = 0
     amp: Optional[bool] = None  # None: on for CUDA, off elsewhere
     channels_last: Optional[bool] = None  # None: on for CUDA, off elsewhere
-    threads: Optional[int] = None  # CPU threads (None: fit's choice; 1 was several times faster on a busy 2-core machine)
+    threads: Optional[int] = (
+        None  # CPU threads (None: fit's choice; 1 was several times faster on a busy 2-core machine)
+    )
 
     def resolved(self, device_type: str) -> "AlexNetRecipe":
         gpu = device_type == "cuda"
@@ -84,10 +87,12 @@ class AlexNetRecipe:
             aug.append(f"shifts ±{self.augment_pad} px")
         if self.flip:
             aug.append("flips")
-        return (f"AlexNet at {self.input_size}×{self.input_size}, {data} × {self.epochs} epoch(s), batch "
-                f"{self.batch_size}, {self.optimizer} lr {self.lr:g} ({self.schedule or 'constant'}), weight "
-                f"decay {self.weight_decay:g}, dropout {self.dropout:g}"
-                + (f", augmentation: {' + '.join(aug)}" if aug else ", no augmentation"))  # fmt: skip
+        return (
+            f"AlexNet at {self.input_size}×{self.input_size}, {data} × {self.epochs} epoch(s), batch "
+            f"{self.batch_size}, {self.optimizer} lr {self.lr:g} ({self.schedule or 'constant'}), weight "
+            f"decay {self.weight_decay:g}, dropout {self.dropout:g}"
+            + (f", augmentation: {' + '.join(aug)}" if aug else ", no augmentation")
+        )
 
 
 #: The full run for one GPU (the record).
@@ -131,10 +136,12 @@ class AlexNetRun:
         return self.train_seconds + self.eval_seconds
 
     def summary(self) -> str:
-        return (f"{self.recipe.describe()} on {self.device}: test accuracy {self.test_acc:.4f}, "
-                f"{self.seconds:.1f} s for {len(self.history)} epoch(s) "
-                f"({self.train_seconds:.1f} s training + {self.eval_seconds:.1f} s testing; "
-                f"data {self.load_seconds:.1f} s)")  # fmt: skip
+        return (
+            f"{self.recipe.describe()} on {self.device}: test accuracy {self.test_acc:.4f}, "
+            f"{self.seconds:.1f} s for {len(self.history)} epoch(s) "
+            f"({self.train_seconds:.1f} s training + {self.eval_seconds:.1f} s testing; "
+            f"data {self.load_seconds:.1f} s)"
+        )
 
     def to_record(self) -> Dict[str, Any]:
         """The JSON-ready record: device, versions, date, config, per-epoch history, results."""
@@ -155,8 +162,10 @@ class AlexNetRun:
             "wall_seconds": self.wall_seconds,
             "parameters": self.parameters,
             "targets": {"test_acc": records.TARGET_TEST_ACC, "seconds": records.TARGET_SECONDS},
-            "meets_targets": {"test_acc": self.test_acc >= records.TARGET_TEST_ACC,
-                              "seconds": self.seconds <= records.TARGET_SECONDS},
+            "meets_targets": {
+                "test_acc": self.test_acc >= records.TARGET_TEST_ACC,
+                "seconds": self.seconds <= records.TARGET_SECONDS,
+            },
             "env": self.env,
             "command": self.command or records.ALEXNET_GPU_COMMAND,
         }
@@ -190,8 +199,16 @@ def recipe_fit(model: Any, data: Any, r: AlexNetRecipe, device: Any, progress: b
 
     augment = random_crop_flip(pad=r.augment_pad, flip=r.flip) if (r.augment_pad or r.flip) else None
     return fit(
-        model, data, epochs=r.epochs, batch_size=r.batch_size, seed=r.seed, device=device, progress=progress,
-        optimizer=r.optimizer, lr=r.lr, weight_decay=r.weight_decay,  # Adam at a peak of 2e-4, no decay
+        model,
+        data,
+        epochs=r.epochs,
+        batch_size=r.batch_size,
+        seed=r.seed,
+        device=device,
+        progress=progress,
+        optimizer=r.optimizer,
+        lr=r.lr,
+        weight_decay=r.weight_decay,  # Adam at a peak of 2e-4, no decay
         schedule=r.schedule,  # cosine: the learning rate falls to 0 over the run
         augment=augment,  # none in the 10-epoch run (random shifts and flips when asked for)
         amp=bool(r.amp),  # on a GPU: float16 autocast with loss scaling
@@ -199,8 +216,14 @@ def recipe_fit(model: Any, data: Any, r: AlexNetRecipe, device: Any, progress: b
     )
 
 
-def _resolve(dev: Any, recipe: Optional[AlexNetRecipe], epochs: Optional[int], input_size: Optional[int],
-             subset: Union[None, int, Tuple[Optional[int], Optional[int]]], overrides: Dict[str, Any]) -> AlexNetRecipe:  # fmt: skip
+def _resolve(
+    dev: Any,
+    recipe: Optional[AlexNetRecipe],
+    epochs: Optional[int],
+    input_size: Optional[int],
+    subset: Union[None, int, Tuple[Optional[int], Optional[int]]],
+    overrides: Dict[str, Any],
+) -> AlexNetRecipe:
     """The recipe for the device with the caller's changes."""
     base = recipe if recipe is not None else (GPU_RECIPE if dev.type == "cuda" else CPU_RECIPE)
     if epochs is not None:
@@ -223,8 +246,9 @@ def _load(r: AlexNetRecipe, dev: Any) -> Tuple[Any, float]:
     from .data import load_fashion_mnist
 
     t0 = time.perf_counter()
-    data = load_fashion_mnist(resize=r.input_size, pad=0, n_train=r.n_train, n_test=r.n_test, seed=r.seed, device=dev,
-                              progress=False)  # fmt: skip
+    data = load_fashion_mnist(
+        resize=r.input_size, pad=0, n_train=r.n_train, n_test=r.n_test, seed=r.seed, device=dev, progress=False
+    )
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     return data, time.perf_counter() - t0
@@ -269,10 +293,16 @@ def train_alexnet_fashion(
     finally:
         torch.set_num_threads(threads_before)
     return AlexNetRun(
-        recipe=r, history=history, device=str(env.get("device_name")), device_type=dev.type,
-        load_seconds=load_seconds, wall_seconds=time.perf_counter() - start,
-        parameters=sum(p.numel() for p in model.parameters()), env=env, model=model,
-    )  # fmt: skip
+        recipe=r,
+        history=history,
+        device=str(env.get("device_name")),
+        device_type=dev.type,
+        load_seconds=load_seconds,
+        wall_seconds=time.perf_counter() - start,
+        parameters=sum(p.numel() for p in model.parameters()),
+        env=env,
+        model=model,
+    )
 
 
 def test_split(recipe: AlexNetRecipe, device: Any = None) -> Any:
@@ -280,11 +310,25 @@ def test_split(recipe: AlexNetRecipe, device: Any = None) -> Any:
     with no training images, e.g. for a confusion matrix after :func:`train_alexnet_fashion`."""
     from .data import load_fashion_mnist
 
-    return load_fashion_mnist(resize=recipe.input_size, pad=0, n_train=0, n_test=recipe.n_test, seed=recipe.seed,
-                              device=device, progress=False)  # fmt: skip
+    return load_fashion_mnist(
+        resize=recipe.input_size,
+        pad=0,
+        n_train=0,
+        n_test=recipe.n_test,
+        seed=recipe.seed,
+        device=device,
+        progress=False,
+    )
 
 
 __all__ = [
-    "RECORD_SCHEMA", "AlexNetRecipe", "GPU_RECIPE", "CPU_RECIPE", "AlexNetRun", "recipe_model", "recipe_fit",
-    "train_alexnet_fashion", "test_split",
+    "RECORD_SCHEMA",
+    "AlexNetRecipe",
+    "GPU_RECIPE",
+    "CPU_RECIPE",
+    "AlexNetRun",
+    "recipe_model",
+    "recipe_fit",
+    "train_alexnet_fashion",
+    "test_split",
 ]

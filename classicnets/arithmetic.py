@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .layers import (
+    LRN,
+    RBF,
     Act,
     AdaptivePool,
     ArchitectureError,
@@ -36,10 +38,8 @@ from .layers import (
     Flatten,
     Layer,
     Linear,
-    LRN,
     NetSpec,
     Pool,
-    RBF,
     flag,
     pair,
     whole,

@@ -122,8 +122,15 @@ class Timing:
     calls: int  # every call made by measure (warm-up and calibration included)
 
 
-def measure(fn: Callable[[], Any], clock: Any, *, warmup: int = 3, min_sample_s: float = 0.05,
-            samples: int = 5, max_reps: int = 10_000) -> Timing:
+def measure(
+    fn: Callable[[], Any],
+    clock: Any,
+    *,
+    warmup: int = 3,
+    min_sample_s: float = 0.05,
+    samples: int = 5,
+    max_reps: int = 10_000,
+) -> Timing:
     """Time ``fn``: ``warmup`` calls, then reps chosen so a sample lasts ≥ ``min_sample_s``, then ``samples``
     samples; statistics are per call."""
     for _ in range(warmup):
@@ -153,10 +160,20 @@ def tf32_state() -> Tuple[Any, ...]:
     """The raw TF32 settings (matmul, cuDNN convolution, …) and ``cudnn.benchmark``, last."""
     b = torch.backends
     if _tf32_api() == "new":
-        return ("new", b.cuda.matmul.fp32_precision, b.cudnn.conv.fp32_precision, b.cudnn.rnn.fp32_precision,
-                b.cudnn.benchmark)
-    return ("legacy", b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32, torch.get_float32_matmul_precision(),
-            b.cudnn.benchmark)
+        return (
+            "new",
+            b.cuda.matmul.fp32_precision,
+            b.cudnn.conv.fp32_precision,
+            b.cudnn.rnn.fp32_precision,
+            b.cudnn.benchmark,
+        )
+    return (
+        "legacy",
+        b.cuda.matmul.allow_tf32,
+        b.cudnn.allow_tf32,
+        torch.get_float32_matmul_precision(),
+        b.cudnn.benchmark,
+    )
 
 
 def tf32_active() -> Tuple[bool, bool]:
@@ -181,8 +198,11 @@ def precision_flags(tf32: bool, benchmark: Optional[bool] = None) -> Iterator[No
     saved = tf32_state()
     flag = saved[-1] if benchmark is None else benchmark
     value = "tf32" if tf32 else "ieee"
-    _set_tf32(("new", value, value, value, flag) if saved[0] == "new"
-              else ("legacy", tf32, tf32, "high" if tf32 else "highest", flag))
+    _set_tf32(
+        ("new", value, value, value, flag)
+        if saved[0] == "new"
+        else ("legacy", tf32, tf32, "high" if tf32 else "highest", flag)
+    )
     try:
         yield
     finally:
@@ -219,14 +239,30 @@ class Mode:
 
 
 MODES: Dict[str, Mode] = {
-    "fp32": Mode("fp32", False, False, False, False, "fp32",
-                 "float32 everywhere, TF32 off for matmuls and cuDNN convolutions"),
-    "tf32": Mode("tf32", True, False, False, False, "tf32",
-                 "float32 tensors, matmuls and convolutions on TF32 tensor cores"),
-    "bf16-cl": Mode("bf16-cl", True, True, True, False, "bf16",
-                    "bf16 autocast (no grad scaler needed) + channels_last model and input"),
-    "bf16-cl-compile": Mode("bf16-cl-compile", True, True, True, True, "bf16",
-                            "bf16-cl with the model under torch.compile (default mode, dynamic=False)"),
+    "fp32": Mode(
+        "fp32", False, False, False, False, "fp32", "float32 everywhere, TF32 off for matmuls and cuDNN convolutions"
+    ),
+    "tf32": Mode(
+        "tf32", True, False, False, False, "tf32", "float32 tensors, matmuls and convolutions on TF32 tensor cores"
+    ),
+    "bf16-cl": Mode(
+        "bf16-cl",
+        True,
+        True,
+        True,
+        False,
+        "bf16",
+        "bf16 autocast (no grad scaler needed) + channels_last model and input",
+    ),
+    "bf16-cl-compile": Mode(
+        "bf16-cl-compile",
+        True,
+        True,
+        True,
+        True,
+        "bf16",
+        "bf16-cl with the model under torch.compile (default mode, dynamic=False)",
+    ),
 }
 assert tuple(MODES) == MODE_ORDER
 # (builder, input shape, classes): the blog networks at their own input sizes
@@ -268,14 +304,22 @@ class BenchConfig:
 
     def cases(self) -> List[Case]:
         """Every case, in execution order: ``first``, then eager modes, then compiled."""
+
         def runs(net: str, task: str, batch: int, mode: str) -> bool:
             if not MODES[mode].compile:
                 return True
-            return task in self.compile_tasks and (self.compile_batches is None
-                                                   or batch in self.compile_batches.get(net, ()))
+            return task in self.compile_tasks and (
+                self.compile_batches is None or batch in self.compile_batches.get(net, ())
+            )
 
-        every = [(n, t, int(b), m) for n in self.nets for t in self.tasks for m in self.modes for b in self.batches[n]
-                 if runs(n, t, int(b), m)]
+        every = [
+            (n, t, int(b), m)
+            for n in self.nets
+            for t in self.tasks
+            for m in self.modes
+            for b in self.batches[n]
+            if runs(n, t, int(b), m)
+        ]
         first = [c for c in self.first if c in every]
         rest = [c for c in every if c not in first]
         return first + [c for c in rest if not MODES[c[3]].compile] + [c for c in rest if MODES[c[3]].compile]
@@ -299,32 +343,72 @@ def _presets() -> Dict[str, BenchConfig]:
         # seconds on any CPU. One thread: on a shared machine a second thread that is not scheduled makes every
         # parallel region wait (a LeNet5 step several times slower with 2 threads than with 1 on a busy 2-core box)
         "cpu-small": BenchConfig(
-            name="cpu-small", batches={"lenet5": (16, 64, 256), "alexnet": (1, 2)},
-            warmup=1, min_sample_s=0.02, samples=5, peak_n=1024, peak_min_sample_s=0.02,
-            budget_s=16.0, compile_reserve_s=0.0, cpu_threads=1,
-            first=(("lenet5", "train", 256, "fp32"), ("alexnet", "train", 2, "fp32"),
-                   ("alexnet", "infer", 2, "fp32"), ("lenet5", "infer", 256, "fp32"))),
+            name="cpu-small",
+            batches={"lenet5": (16, 64, 256), "alexnet": (1, 2)},
+            warmup=1,
+            min_sample_s=0.02,
+            samples=5,
+            peak_n=1024,
+            peak_min_sample_s=0.02,
+            budget_s=16.0,
+            compile_reserve_s=0.0,
+            cpu_threads=1,
+            first=(
+                ("lenet5", "train", 256, "fp32"),
+                ("alexnet", "train", 2, "fp32"),
+                ("alexnet", "infer", 2, "fp32"),
+                ("lenet5", "infer", 256, "fp32"),
+            ),
+        ),
         # ≤ 60 s on one GPU, warm-up and compilation included: the chapter's live run
         "chapter": BenchConfig(
-            name="chapter", batches={"lenet5": (256, 4096), "alexnet": (64, 256)},
-            compile_batches={"lenet5": (256,), "alexnet": (256,)}, compile_tasks=("train",),
-            warmup=3, min_sample_s=0.025, samples=5, peak_n=8192, peak_min_sample_s=0.03,
-            budget_s=55.0, compile_reserve_s=25.0,
-            first=(("alexnet", "train", 256, "fp32"), ("lenet5", "train", 256, "fp32"))),
+            name="chapter",
+            batches={"lenet5": (256, 4096), "alexnet": (64, 256)},
+            compile_batches={"lenet5": (256,), "alexnet": (256,)},
+            compile_tasks=("train",),
+            warmup=3,
+            min_sample_s=0.025,
+            samples=5,
+            peak_n=8192,
+            peak_min_sample_s=0.03,
+            budget_s=55.0,
+            compile_reserve_s=25.0,
+            first=(("alexnet", "train", 256, "fp32"), ("lenet5", "train", 256, "fp32")),
+        ),
         # the record: no case starts after 450 s, so with one compile in flight it ends within ~8 min
         "gpu-record": BenchConfig(
-            name="gpu-record", batches={"lenet5": lenet_rec, "alexnet": alex_rec},
+            name="gpu-record",
+            batches={"lenet5": lenet_rec, "alexnet": alex_rec},
             compile_batches={"lenet5": (256, 1024, 8192), "alexnet": (128, 256, 512)},
-            warmup=5, min_sample_s=0.05, samples=7, peak_n=8192, peak_min_sample_s=0.1,
-            budget_s=450.0, compile_reserve_s=40.0,
-            first=(("alexnet", "train", 512, "fp32"), ("alexnet", "train", 512, "tf32"),
-                   ("alexnet", "train", 512, "bf16-cl"), ("lenet5", "train", 256, "fp32"),
-                   ("lenet5", "train", 8192, "fp32"), ("alexnet", "train", 512, "bf16-cl-compile"),
-                   ("alexnet", "infer", 512, "bf16-cl-compile"))),
+            warmup=5,
+            min_sample_s=0.05,
+            samples=7,
+            peak_n=8192,
+            peak_min_sample_s=0.1,
+            budget_s=450.0,
+            compile_reserve_s=40.0,
+            first=(
+                ("alexnet", "train", 512, "fp32"),
+                ("alexnet", "train", 512, "tf32"),
+                ("alexnet", "train", 512, "bf16-cl"),
+                ("lenet5", "train", 256, "fp32"),
+                ("lenet5", "train", 8192, "fp32"),
+                ("alexnet", "train", 512, "bf16-cl-compile"),
+                ("alexnet", "infer", 512, "bf16-cl-compile"),
+            ),
+        ),
         # for tests: seconds on a CPU
         "tiny": BenchConfig(
-            name="tiny", batches={"lenet5": (4,), "alexnet": (1,)}, warmup=1, min_sample_s=0.0, samples=5,
-            max_reps=2, peak_n=128, peak_min_sample_s=0.0, compile_reserve_s=0.0),
+            name="tiny",
+            batches={"lenet5": (4,), "alexnet": (1,)},
+            warmup=1,
+            min_sample_s=0.0,
+            samples=5,
+            max_reps=2,
+            peak_n=128,
+            peak_min_sample_s=0.0,
+            compile_reserve_s=0.0,
+        ),
     }
 
 
@@ -343,13 +427,18 @@ def preset(name: str, **changes: Any) -> BenchConfig:
 def describe(cfg: BenchConfig) -> str:
     """What a configuration will run, in a few lines."""
     threads = f"; {cfg.cpu_threads} CPU thread{'s' if cfg.cpu_threads > 1 else ''}" if cfg.cpu_threads else ""
-    lines = [f"preset {cfg.name}: {len(cfg.cases())} cases; each the median of {cfg.samples} samples of ≥ "
-             f"{cfg.min_sample_s * 1e3:g} ms after {cfg.warmup} warm-up calls"
-             + (f"; budget {cfg.budget_s:g} s" if cfg.budget_s else "") + threads]
+    lines = [
+        f"preset {cfg.name}: {len(cfg.cases())} cases; each the median of {cfg.samples} samples of ≥ "
+        f"{cfg.min_sample_s * 1e3:g} ms after {cfg.warmup} warm-up calls"
+        + (f"; budget {cfg.budget_s:g} s" if cfg.budget_s else "")
+        + threads
+    ]
     for net in cfg.nets:
-        lines.append(f"  {net} {'×'.join(map(str, NETS[net][1]))}: batches {list(cfg.batches[net])}"
-                     + (f", compiled at {list(cfg.compile_batches.get(net, ()))}" if cfg.compile_batches else "")
-                     + (f" ({', '.join(cfg.compile_tasks)} only)" if tuple(cfg.compile_tasks) != TASKS else ""))
+        lines.append(
+            f"  {net} {'×'.join(map(str, NETS[net][1]))}: batches {list(cfg.batches[net])}"
+            + (f", compiled at {list(cfg.compile_batches.get(net, ()))}" if cfg.compile_batches else "")
+            + (f" ({', '.join(cfg.compile_tasks)} only)" if tuple(cfg.compile_tasks) != TASKS else "")
+        )
     return "\n".join(lines + [f"  {m:16s} {MODES[m].about}" for m in cfg.modes])
 
 
@@ -398,11 +487,15 @@ def mode_skip_reason(mode: str, device: torch.device, force: bool = False) -> Op
     if force:
         return None
     if m.compile:
-        return ("torch.compile on a CPU needs a C++ compiler and tens of seconds per case on a small machine: "
-                "beyond a CPU preset's budget (`force_modes=True` / `--force-modes` runs it)")
+        return (
+            "torch.compile on a CPU needs a C++ compiler and tens of seconds per case on a small machine: "
+            "beyond a CPU preset's budget (`force_modes=True` / `--force-modes` runs it)"
+        )
     if m.bf16_autocast:
-        return ("bf16 autocast runs on a CPU but is slow on most CPUs and says nothing about a GPU "
-                "(`force_modes=True` / `--force-modes` runs it)")
+        return (
+            "bf16 autocast runs on a CPU but is slow on most CPUs and says nothing about a GPU "
+            "(`force_modes=True` / `--force-modes` runs it)"
+        )
     return None
 
 
@@ -438,22 +531,38 @@ def _matmul_peak(prec: str, device: torch.device, cfg: BenchConfig, clock: Any) 
     a, b = (torch.randn(n, n, device=device, generator=gen).to(dtype) for _ in range(2))  # zeros run faster
     c = torch.empty(n, n, device=device, dtype=dtype)
     with precision_flags(prec == "tf32"):
-        t = measure(lambda: torch.mm(a, b, out=c), clock, warmup=2, min_sample_s=cfg.peak_min_sample_s,
-                    samples=cfg.samples, max_reps=cfg.max_reps)
+        t = measure(
+            lambda: torch.mm(a, b, out=c),
+            clock,
+            warmup=2,
+            min_sample_s=cfg.peak_min_sample_s,
+            samples=cfg.samples,
+            max_reps=cfg.max_reps,
+        )
     flops = 2 * n**3
-    return {"status": "ok", "n": n, "ms": t.stats.median * 1e3, "tflops": flops / t.stats.median / 1e12,
-            "tflops_best": flops / t.stats.min / 1e12, "reps": t.reps}
+    return {
+        "status": "ok",
+        "n": n,
+        "ms": t.stats.median * 1e3,
+        "tflops": flops / t.stats.median / 1e12,
+        "tflops_best": flops / t.stats.min / 1e12,
+        "reps": t.reps,
+    }
 
 
-def measure_peaks(device: torch.device, cfg: BenchConfig, clock: Any = None,
-                  log: Callable[[str], None] = lambda s: None) -> Dict[str, Dict[str, Any]]:
+def measure_peaks(
+    device: torch.device, cfg: BenchConfig, clock: Any = None, log: Callable[[str], None] = lambda s: None
+) -> Dict[str, Dict[str, Any]]:
     """Dense ``n×n @ n×n`` matmul TFLOP/s per precision, timed like the cases."""
     peaks: Dict[str, Dict[str, Any]] = {}
     for prec in ("fp32", "tf32", "bf16"):
         reason = _peak_skip_reason(prec, device, cfg)
         try:
-            peaks[prec] = ({"status": "skipped", "reason": reason} if reason
-                           else _matmul_peak(prec, device, cfg, clock or _clock(device)))
+            peaks[prec] = (
+                {"status": "skipped", "reason": reason}
+                if reason
+                else _matmul_peak(prec, device, cfg, clock or _clock(device))
+            )
         except Exception as err:  # an out-of-memory GPU, say: record it, go on
             peaks[prec] = {"status": "error", "reason": _error_text(err)}
         if peaks[prec]["status"] == "ok":
@@ -463,12 +572,20 @@ def measure_peaks(device: torch.device, cfg: BenchConfig, clock: Any = None,
 
 
 def _skip(net: str, task: str, mode: str, batch: int, reason: str, status: str = "skipped") -> Dict[str, Any]:
-    return {"net": net, "input": list(NETS[net][1]), "task": task, "mode": mode, "batch": batch, "status": status,
-            "reason": reason}
+    return {
+        "net": net,
+        "input": list(NETS[net][1]),
+        "task": task,
+        "mode": mode,
+        "batch": batch,
+        "status": status,
+        "reason": reason,
+    }
 
 
-def _case_step(net: str, task: str, mode: str, batch: int, device: torch.device,
-               cfg: BenchConfig) -> Callable[[], None]:
+def _case_step(
+    net: str, task: str, mode: str, batch: int, device: torch.device, cfg: BenchConfig
+) -> Callable[[], None]:
     """The work of one case: the model (compiled for a compile mode), input and step, built on ``device``."""
     m, (build, shape, classes) = MODES[mode], NETS[net]
     with torch.device(device):  # parameters initialised on the device itself
@@ -485,6 +602,7 @@ def _case_step(net: str, task: str, mode: str, batch: int, device: torch.device,
         return torch.autocast(device.type, dtype=torch.bfloat16) if m.bf16_autocast else contextlib.nullcontext()
 
     if task == "infer":
+
         def infer() -> None:
             with torch.no_grad(), amp():
                 runner(x)
@@ -510,27 +628,58 @@ def _timed_call(step: Callable[[], None], device: torch.device) -> float:
     return time.perf_counter() - t0
 
 
-def _case_result(net: str, task: str, mode: str, batch: int, device: torch.device, timing: Timing,
-                 peaks: Dict[str, Dict[str, Any]], first_call_s: float) -> Dict[str, Any]:
+def _case_result(
+    net: str,
+    task: str,
+    mode: str,
+    batch: int,
+    device: torch.device,
+    timing: Timing,
+    peaks: Dict[str, Dict[str, Any]],
+    first_call_s: float,
+) -> Dict[str, Any]:
     m, med, flops = MODES[mode], timing.stats.median, count_flops(net, batch, task)
     peak = peaks.get(m.precision, {})
     peak_tflops = peak.get("tflops") if peak.get("status") == "ok" else None
     tflops = flops / med / 1e12
     st = timing.stats
     return {
-        "net": net, "input": list(NETS[net][1]), "task": task, "mode": mode, "batch": batch, "status": "ok",
-        "ms": med * 1e3, "ms_min": st.min * 1e3, "ms_max": st.max * 1e3, "ms_q1": st.q1 * 1e3, "ms_q3": st.q3 * 1e3,
-        "samples_ms": [s * 1e3 for s in timing.samples_s], "reps": timing.reps,
-        "images_per_s": batch / med, "flops_per_batch": flops, "tflops": tflops,
-        "peak_precision": m.precision, "peak_tflops": peak_tflops,
+        "net": net,
+        "input": list(NETS[net][1]),
+        "task": task,
+        "mode": mode,
+        "batch": batch,
+        "status": "ok",
+        "ms": med * 1e3,
+        "ms_min": st.min * 1e3,
+        "ms_max": st.max * 1e3,
+        "ms_q1": st.q1 * 1e3,
+        "ms_q3": st.q3 * 1e3,
+        "samples_ms": [s * 1e3 for s in timing.samples_s],
+        "reps": timing.reps,
+        "images_per_s": batch / med,
+        "flops_per_batch": flops,
+        "tflops": tflops,
+        "peak_precision": m.precision,
+        "peak_tflops": peak_tflops,
         "pct_peak": 100 * tflops / peak_tflops if peak_tflops else None,
         "peak_mem_mb": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None,
-        "first_call_s": first_call_s, "compile_s": max(0.0, first_call_s - med) if m.compile else None,
+        "first_call_s": first_call_s,
+        "compile_s": max(0.0, first_call_s - med) if m.compile else None,
     }
 
 
-def run_case(net: str, task: str, mode: str, batch: int, device: torch.device, cfg: BenchConfig,
-             peaks: Dict[str, Dict[str, Any]], clock: Any = None, deadline: Optional[float] = None) -> Dict[str, Any]:
+def run_case(
+    net: str,
+    task: str,
+    mode: str,
+    batch: int,
+    device: torch.device,
+    cfg: BenchConfig,
+    peaks: Dict[str, Dict[str, Any]],
+    clock: Any = None,
+    deadline: Optional[float] = None,
+) -> Dict[str, Any]:
     """Time one case; a dict with the statistics (or the reason it was not measured)."""
     t_case = time.perf_counter()
     _free(device)
@@ -543,10 +692,21 @@ def run_case(net: str, task: str, mode: str, batch: int, device: torch.device, c
         second_s = _timed_call(step, device)
         estimate = second_s * cfg.warmup + (cfg.samples + 2) * max(cfg.min_sample_s, second_s)
         if deadline is not None and time.perf_counter() + estimate > deadline:
-            return _skip(net, task, mode, batch, f"would run past the time budget (~{estimate:.1f} s needed, "
-                                                 f"one call took {second_s:.2f} s)")
-        timing = measure(step, clock or _clock(device), warmup=max(0, cfg.warmup - 1), min_sample_s=cfg.min_sample_s,
-                         samples=cfg.samples, max_reps=cfg.max_reps)
+            return _skip(
+                net,
+                task,
+                mode,
+                batch,
+                f"would run past the time budget (~{estimate:.1f} s needed, one call took {second_s:.2f} s)",
+            )
+        timing = measure(
+            step,
+            clock or _clock(device),
+            warmup=max(0, cfg.warmup - 1),
+            min_sample_s=cfg.min_sample_s,
+            samples=cfg.samples,
+            max_reps=cfg.max_reps,
+        )
     result = _case_result(net, task, mode, batch, device, timing, peaks, first_call_s)
     return {**result, "wall_s": time.perf_counter() - t_case}
 
@@ -558,8 +718,9 @@ def _resolve_device(device: Any) -> torch.device:
     return device
 
 
-def run_benchmark(config: Any = "auto", device: Any = None, out: Any = None, verbose: bool = True,
-                  command: str = "", **changes: Any) -> BenchResult:
+def run_benchmark(
+    config: Any = "auto", device: Any = None, out: Any = None, verbose: bool = True, command: str = "", **changes: Any
+) -> BenchResult:
     """Run a preset (name) or a :class:`BenchConfig`; return a :class:`~classicnets.records.BenchResult`.
 
     With ``out`` (a folder or ``.json`` path) the record is rewritten after every case, so a run cut short keeps every
@@ -577,8 +738,15 @@ def run_benchmark(config: Any = "auto", device: Any = None, out: Any = None, ver
         env = records.environment(device)
         if device.type == "cpu":
             env["malloc_pinned"] = cfg.pin_malloc and pin_malloc()
-        result = BenchResult(preset=cfg.name, env=env, peaks={}, cases=[], config=_config_dict(cfg), complete=False,
-                             command=command or f"classicnets.bench.run_benchmark({cfg.name!r})")
+        result = BenchResult(
+            preset=cfg.name,
+            env=env,
+            peaks={},
+            cases=[],
+            config=_config_dict(cfg),
+            complete=False,
+            command=command or f"classicnets.bench.run_benchmark({cfg.name!r})",
+        )
         return _run(cfg, device, result, out, log)
     finally:
         torch.set_num_threads(threads_before)
@@ -588,20 +756,23 @@ def _budget_reason(cfg: BenchConfig, mode: str, t_start: float) -> Optional[str]
     need, now = cfg.compile_reserve_s if MODES[mode].compile else 0.0, time.perf_counter()
     if cfg.budget_s is None or now + need <= t_start + cfg.budget_s:
         return None
-    return (f"time budget: {cfg.budget_s:g} s for preset {cfg.name}, {now - t_start:.0f} s used"
-            + (f", a compile needs ~{need:g} s" if need else ""))
+    return f"time budget: {cfg.budget_s:g} s for preset {cfg.name}, {now - t_start:.0f} s used" + (
+        f", a compile needs ~{need:g} s" if need else ""
+    )
 
 
 def _case_line(case: Dict[str, Any]) -> str:
     head = f"{case['net']:7s} {case['task']:5s} {case['mode']:15s} b{case['batch']:<6d}"
     if case["status"] != "ok":
         return f"{head} {case['status']}: {case['reason']}"
-    return (f"{head} {case['ms']:9.3f} ms  {case['images_per_s']:12,.0f} img/s  {case['tflops']:8.3g} TFLOP/s"
-            + (f"  compile {case['compile_s']:.1f} s" if case.get("compile_s") is not None else ""))
+    return f"{head} {case['ms']:9.3f} ms  {case['images_per_s']:12,.0f} img/s  {case['tflops']:8.3g} TFLOP/s" + (
+        f"  compile {case['compile_s']:.1f} s" if case.get("compile_s") is not None else ""
+    )
 
 
-def _run(cfg: BenchConfig, device: torch.device, result: BenchResult, out: Any,
-         log: Callable[[str], None]) -> BenchResult:
+def _run(
+    cfg: BenchConfig, device: torch.device, result: BenchResult, out: Any, log: Callable[[str], None]
+) -> BenchResult:
     t_start, clock = time.perf_counter(), _clock(device)
     deadline = t_start + cfg.budget_s if cfg.budget_s else None
     log(f"{result.label} — {describe(cfg).splitlines()[0]}")
@@ -617,8 +788,11 @@ def _run(cfg: BenchConfig, device: torch.device, result: BenchResult, out: Any,
         for net, task, batch, mode in cfg.cases():
             reason = mode_skip_reason(mode, device, cfg.force_modes) or _budget_reason(cfg, mode, t_start)
             try:
-                case = _skip(net, task, mode, batch, reason) if reason else run_case(
-                    net, task, mode, batch, device, cfg, result.peaks, clock, deadline)
+                case = (
+                    _skip(net, task, mode, batch, reason)
+                    if reason
+                    else run_case(net, task, mode, batch, device, cfg, result.peaks, clock, deadline)
+                )
             except Exception as err:  # out of memory, a compile failure: recorded, the run goes on
                 case = _skip(net, task, mode, batch, _error_text(err), status="error")
             finally:
@@ -635,12 +809,17 @@ def _run(cfg: BenchConfig, device: torch.device, result: BenchResult, out: Any,
 
 def _config_dict(cfg: BenchConfig) -> Dict[str, Any]:
     d = asdict(cfg)
-    d.update(batches={k: list(v) for k, v in cfg.batches.items()}, first=[list(c) for c in cfg.first],
-             optimizer="SGD(momentum=0.9)", loss="cross_entropy")
+    d.update(
+        batches={k: list(v) for k, v in cfg.batches.items()},
+        first=[list(c) for c in cfg.first],
+        optimizer="SGD(momentum=0.9)",
+        loss="cross_entropy",
+    )
     return d
 
 
 # --------------------------------------------------------------------------- the independent cross-check
+
 
 def _torch_benchmark() -> Any:
     """``torch.utils.benchmark``, imported when a check runs (its import warns about CUDA_HOME on a CPU-only machine,
@@ -657,11 +836,19 @@ def _torch_benchmark() -> Any:
 
 CheckCase = Tuple[str, str, str, int]  # (net, task, mode, batch)
 GPU_CASES: List[CheckCase] = [
-    ("alexnet", "train", "fp32", 512), ("alexnet", "train", "bf16-cl", 512), ("alexnet", "infer", "bf16-cl", 512),
-    ("lenet5", "train", "fp32", 256), ("lenet5", "train", "fp32", 8192), ("lenet5", "infer", "fp32", 8192)]
+    ("alexnet", "train", "fp32", 512),
+    ("alexnet", "train", "bf16-cl", 512),
+    ("alexnet", "infer", "bf16-cl", 512),
+    ("lenet5", "train", "fp32", 256),
+    ("lenet5", "train", "fp32", 8192),
+    ("lenet5", "infer", "fp32", 8192),
+]
 CPU_CASES: List[CheckCase] = [
-    ("lenet5", "train", "fp32", 256), ("lenet5", "infer", "fp32", 1024),
-    ("alexnet", "infer", "fp32", 2), ("alexnet", "train", "fp32", 2)]
+    ("lenet5", "train", "fp32", 256),
+    ("lenet5", "infer", "fp32", 1024),
+    ("alexnet", "infer", "fp32", 2),
+    ("alexnet", "train", "fp32", 2),
+]
 
 
 def independent_step(net: str, task: str, mode: str, batch: int, device: torch.device) -> Callable[[], None]:
@@ -698,6 +885,7 @@ def independent_step(net: str, task: str, mode: str, batch: int, device: torch.d
 
 def plain_loop(step: Callable[[], None], device: torch.device, min_s: float, samples: int) -> float:
     """Median seconds per call: ``synchronize``, ``perf_counter`` around n calls, ``synchronize``."""
+
     def per_call(n: int) -> float:
         t0 = time.perf_counter()
         for _ in range(n):
@@ -714,8 +902,9 @@ def plain_loop(step: Callable[[], None], device: torch.device, min_s: float, sam
     return statistics.median(per_call(n) for _ in range(samples))
 
 
-def cross_check_case(case: CheckCase, device: Any, min_s: float, rounds: int = 3,
-                     cfg: Optional[BenchConfig] = None) -> Dict[str, Any]:
+def cross_check_case(
+    case: CheckCase, device: Any, min_s: float, rounds: int = 3, cfg: Optional[BenchConfig] = None
+) -> Dict[str, Any]:
     """The three measurements of one case, in ``rounds`` rounds in rotating order; ms and the harness's deviation."""
     net, task, mode, batch = case
     device = torch.device(device)
@@ -734,18 +923,31 @@ def cross_check_case(case: CheckCase, device: Any, min_s: float, rounds: int = 3
         }
         order = list(methods)
         for r in range(rounds):
-            for name in order[r % 3:] + order[:r % 3]:
+            for name in order[r % 3 :] + order[: r % 3]:
                 times[name].append(methods[name]())
     h, t, lp = (statistics.median(times[k]) for k in ("harness", "timer", "loop"))
-    return {"case": list(case), "status": "ok", "harness_ms": h * 1e3, "timer_ms": t * 1e3, "loop_ms": lp * 1e3,
-            "vs_timer_pct": 100 * (h / t - 1), "vs_loop_pct": 100 * (h / lp - 1),
-            "rounds_ms": {k: [v * 1e3 for v in vs] for k, vs in times.items()},
-            "images_per_s": {"harness": batch / h, "timer": batch / t, "loop": batch / lp}}
+    return {
+        "case": list(case),
+        "status": "ok",
+        "harness_ms": h * 1e3,
+        "timer_ms": t * 1e3,
+        "loop_ms": lp * 1e3,
+        "vs_timer_pct": 100 * (h / t - 1),
+        "vs_loop_pct": 100 * (h / lp - 1),
+        "rounds_ms": {k: [v * 1e3 for v in vs] for k, vs in times.items()},
+        "images_per_s": {"harness": batch / h, "timer": batch / t, "loop": batch / lp},
+    }
 
 
-def cross_check(cases: Optional[Sequence[CheckCase]] = None, device: Any = None, min_s: Optional[float] = None,
-                rounds: int = 3, log: Callable[[str], None] = print, threads: Optional[int] = None,
-                on_row: Optional[Callable[[List[Dict[str, Any]]], None]] = None) -> List[Dict[str, Any]]:
+def cross_check(
+    cases: Optional[Sequence[CheckCase]] = None,
+    device: Any = None,
+    min_s: Optional[float] = None,
+    rounds: int = 3,
+    log: Callable[[str], None] = print,
+    threads: Optional[int] = None,
+    on_row: Optional[Callable[[List[Dict[str, Any]]], None]] = None,
+) -> List[Dict[str, Any]]:
     """:func:`cross_check_case` per case (default :data:`GPU_CASES` or :data:`CPU_CASES`), a table row printed each.
 
     ``threads``: CPU threads for the check (restored after); give the timing run's, or the two are not comparable.
@@ -772,11 +974,22 @@ def cross_check(cases: Optional[Sequence[CheckCase]] = None, device: Any = None,
     return rows
 
 
-def check_record(rows: Sequence[Dict[str, Any]], device: Any, rounds: int, threads: Optional[int],
-                 malloc_pinned: bool = False, command: str = "") -> Record:
+def check_record(
+    rows: Sequence[Dict[str, Any]],
+    device: Any,
+    rounds: int,
+    threads: Optional[int],
+    malloc_pinned: bool = False,
+    command: str = "",
+) -> Record:
     """The record of a cross-check: where and when, how (rounds, threads, malloc), and the rows."""
-    payload = {"rounds": rounds, "threads": threads, "malloc_pinned": malloc_pinned,
-               "largest_deviation_pct": records.largest_deviation(rows), "cases": list(rows)}
+    payload = {
+        "rounds": rounds,
+        "threads": threads,
+        "malloc_pinned": malloc_pinned,
+        "largest_deviation_pct": records.largest_deviation(rows),
+        "cases": list(rows),
+    }
     return Record("harness_check", payload, records.environment(device), command)
 
 
@@ -813,6 +1026,7 @@ def positive_ints(text: str) -> Tuple[int, ...]:
 
 def names_from(known: Sequence[str]) -> Callable[[str], Tuple[str, ...]]:
     """argparse type: comma-separated names, each one of ``known``."""
+
     def parse(text: str) -> Tuple[str, ...]:
         names = tuple(v.strip() for v in text.split(",") if v.strip())
         bad = [n for n in names if n not in known] or ([] if names else [text])
@@ -852,10 +1066,15 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m classicnets.bench",
         description="Time LeNet5 and AlexNet (inference and a training step) in fp32, TF32, bf16+channels_last "
-                    "and torch.compile, with a matmul peak measured in the same run.",
-        epilog="The record for the book: python -m classicnets.bench --preset gpu-record --out classicnets/records/")
-    p.add_argument("--preset", default="auto", choices=(*PRESETS, "auto"),
-                   help="auto: chapter with a GPU, cpu-small without (default)")
+        "and torch.compile, with a matmul peak measured in the same run.",
+        epilog="The record for the book: python -m classicnets.bench --preset gpu-record --out classicnets/records/",
+    )
+    p.add_argument(
+        "--preset",
+        default="auto",
+        choices=(*PRESETS, "auto"),
+        help="auto: chapter with a GPU, cpu-small without (default)",
+    )
     p.add_argument("--device", default=None, help="cuda, cuda:1 or cpu (default: cuda if available)")
     p.add_argument("--nets", type=names_from(tuple(NETS)), help="comma-separated: lenet5,alexnet")
     p.add_argument("--tasks", type=names_from(TASKS), help="comma-separated: train,infer")
@@ -865,8 +1084,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=positive_int, help="samples per case (the median is reported)")
     p.add_argument("--min-sample-ms", type=non_negative_float, help="repeat calls until a sample lasts this long")
     p.add_argument("--budget", type=non_negative_float, help="seconds; later cases are skipped (0: no budget)")
-    p.add_argument("--compile-mode", choices=COMPILE_MODES,
-                   help="torch.compile mode (default: default)")
+    p.add_argument("--compile-mode", choices=COMPILE_MODES, help="torch.compile mode (default: default)")
     p.add_argument("--force-modes", action="store_true", help="run bf16 and compiled modes on a CPU too")
     p.add_argument("--threads", type=positive_int, help="CPU threads for the run (torch.set_num_threads)")
     p.add_argument("--no-pin-malloc", action="store_true", help="leave glibc's malloc adaptive on a CPU")
@@ -878,15 +1096,32 @@ def _parser() -> argparse.ArgumentParser:
 
 def _changes(a: argparse.Namespace, cfg: BenchConfig) -> Dict[str, Any]:
     """The command line's changes to the preset ``cfg``."""
-    changes: Dict[str, Any] = {k: v for k, v in (("nets", a.nets), ("tasks", a.tasks), ("modes", a.modes),
-                                                 ("samples", a.samples), ("compile_mode", a.compile_mode),
-                                                 ("cpu_threads", a.threads)) if v}
+    changes: Dict[str, Any] = {
+        k: v
+        for k, v in (
+            ("nets", a.nets),
+            ("tasks", a.tasks),
+            ("modes", a.modes),
+            ("samples", a.samples),
+            ("compile_mode", a.compile_mode),
+            ("cpu_threads", a.threads),
+        )
+        if v
+    }
     if a.lenet5_batches or a.alexnet_batches:
-        batches = {**cfg.batches, **({"lenet5": a.lenet5_batches} if a.lenet5_batches else {}),
-                   **({"alexnet": a.alexnet_batches} if a.alexnet_batches else {})}
-        compiled = None if cfg.compile_batches is None else {
-            net: tuple(b for b in batches[net] if b in cfg.compile_batches.get(net, ())) or batches[net][:1]
-            for net in batches}
+        batches = {
+            **cfg.batches,
+            **({"lenet5": a.lenet5_batches} if a.lenet5_batches else {}),
+            **({"alexnet": a.alexnet_batches} if a.alexnet_batches else {}),
+        }
+        compiled = (
+            None
+            if cfg.compile_batches is None
+            else {
+                net: tuple(b for b in batches[net] if b in cfg.compile_batches.get(net, ())) or batches[net][:1]
+                for net in batches
+            }
+        )
         changes.update(batches=batches, compile_batches=compiled, first=())
     if a.min_sample_ms is not None:
         changes["min_sample_s"] = a.min_sample_ms / 1e3
@@ -911,8 +1146,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if a.out and device.type != "cuda":
         target = Path(a.out).resolve()
         if target == records.RECORDS_DIR or records.RECORDS_DIR in target.parents:
-            p.error(f"argument --out: {records.RECORDS_DIR} holds GPU records, shown by the book as such: "
-                    f"write a {device.type} run elsewhere")
+            p.error(
+                f"argument --out: {records.RECORDS_DIR} holds GPU records, shown by the book as such: "
+                f"write a {device.type} run elsewhere"
+            )
     cfg = preset(a.preset)
     command = "python -m classicnets.bench " + " ".join(sys.argv[1:] if argv is None else argv)
     result = run_benchmark(cfg, device=device, out=a.out, verbose=not a.quiet, command=command, **_changes(a, cfg))

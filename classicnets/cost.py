@@ -121,10 +121,14 @@ class CostBreakdown:
             per = f"{ly.macs / ly.params:,.0f}" if ly.params else ""
             share_p, share_m = 100 * ly.param_share, 100 * ly.mac_share
             lines.append(f"| {ly.name} | {ly.params:,} | {share_p:.1f}% | {ly.macs:,} | {share_m:.1f}% | {per} |")
-        for label, p, m in (("**all convolutions**", self.conv_params, self.conv_macs),
-                            ("**all fully connected**", self.fc_params, self.fc_macs)):  # fmt: skip
-            lines.append(f"| {label} | {p:,} | **{100 * p / self.total_params:.1f}%** | {m:,} | "
-                         f"**{100 * m / self.total_macs:.1f}%** | {m / p:,.0f} |")  # fmt: skip
+        for label, p, m in (
+            ("**all convolutions**", self.conv_params, self.conv_macs),
+            ("**all fully connected**", self.fc_params, self.fc_macs),
+        ):
+            lines.append(
+                f"| {label} | {p:,} | **{100 * p / self.total_params:.1f}%** | {m:,} | "
+                f"**{100 * m / self.total_macs:.1f}%** | {m / p:,.0f} |"
+            )
         return "\n".join(lines)
 
     def summary(self) -> str:
@@ -315,10 +319,16 @@ def training_memory(
     stored = stored_values(t, in_place_activations)
     largest = max(math.prod(r.out_shape) for r in t.rows) if t.rows else 0
     return MemoryEstimate(
-        title=t.spec.title, input_shape=tuple(t.input_shape), batch_size=batch_size, bytes_per_value=bytes_per_value,
-        params=t.total_params, optimizer_slots=optimizer_slots, values_per_image=sum(stored.values()),
-        largest_map=max(largest, math.prod(t.input_shape)), gpu_bytes=gpu_bytes,
-    )  # fmt: skip
+        title=t.spec.title,
+        input_shape=tuple(t.input_shape),
+        batch_size=batch_size,
+        bytes_per_value=bytes_per_value,
+        params=t.total_params,
+        optimizer_slots=optimizer_slots,
+        values_per_image=sum(stored.values()),
+        largest_map=max(largest, math.prod(t.input_shape)),
+        gpu_bytes=gpu_bytes,
+    )
 
 
 # --------------------------------------------------------------------------- the two-GPU split
@@ -361,8 +371,10 @@ class TwoGPUSplit:
         return sum(ly.values_in_per_gpu for ly in self.layers)
 
     def table(self) -> str:
-        lines = ["| layer | params per GPU | MACs per GPU | reads the other GPU? | values received per image |",
-                 "|---|---:|---:|---|---:|"]  # fmt: skip
+        lines = [
+            "| layer | params per GPU | MACs per GPU | reads the other GPU? | values received per image |",
+            "|---|---:|---:|---|---:|",
+        ]
         for ly in self.layers:
             crosses = "yes" if ly.crosses else "no"
             lines.append(
@@ -503,8 +515,9 @@ class LayerTraffic:
     model_parallel_bytes: int  # per step per rank: this layer's exchanges, forward + backward, whole batch
 
 
-def parallel_traffic(spec: Union[NetSpec, Trace], batch_size: int = 128, world: int = 2,
-                     bytes_per_value: int = 4) -> List[LayerTraffic]:  # fmt: skip
+def parallel_traffic(
+    spec: Union[NetSpec, Trace], batch_size: int = 128, world: int = 2, bytes_per_value: int = 4
+) -> List[LayerTraffic]:
     """Per weighted layer: bytes one rank sends per training step under data vs model parallelism.
 
     Data parallel: the ring all-reduce of the layer's gradients
@@ -525,18 +538,30 @@ def parallel_traffic(spec: Union[NetSpec, Trace], batch_size: int = 128, world: 
     sent: Dict[str, int] = defaultdict(int)
     for e in split.exchanges:
         sent[owner[e.layer]] += e.values_per_image
-    return [LayerTraffic(r.name, r.kind, r.params, allreduce_bytes(r.params, world, bytes_per_value),
-                         2 * sent[r.name] * batch_size * bytes_per_value) for r in weighted]  # fmt: skip
+    return [
+        LayerTraffic(
+            r.name,
+            r.kind,
+            r.params,
+            allreduce_bytes(r.params, world, bytes_per_value),
+            2 * sent[r.name] * batch_size * bytes_per_value,
+        )
+        for r in weighted
+    ]
 
 
 def traffic_table(rows: List[LayerTraffic]) -> str:
     """Markdown: each layer's bytes per step under both schemes, and which sends less."""
-    header = "| layer | parameters | data parallel: gradients all-reduced | model parallel: maps exchanged | sends less |"
+    header = (
+        "| layer | parameters | data parallel: gradients all-reduced | model parallel: maps exchanged | sends less |"
+    )
     lines = [header, "|---|---:|---:|---:|---|"]
     for r in rows:
         less = "data parallel" if r.data_parallel_bytes < r.model_parallel_bytes else "model parallel"
-        lines.append(f"| {r.name} | {r.params:,} | {_fmt_bytes(r.data_parallel_bytes)} | "
-                     f"{_fmt_bytes(r.model_parallel_bytes)} | {less} |")  # fmt: skip
+        lines.append(
+            f"| {r.name} | {r.params:,} | {_fmt_bytes(r.data_parallel_bytes)} | "
+            f"{_fmt_bytes(r.model_parallel_bytes)} | {less} |"
+        )
     for kind, label in (("conv", "all convolutions"), ("linear", "all fully connected")):
         dp = sum(r.data_parallel_bytes for r in rows if r.kind == kind)
         mp = sum(r.model_parallel_bytes for r in rows if r.kind == kind)
@@ -545,5 +570,12 @@ def traffic_table(rows: List[LayerTraffic]) -> str:
     return "\n".join(lines)
 
 
-__all__ += ["Exchange", "LayerTraffic", "SplitTraffic", "allreduce_bytes", "parallel_traffic", "split_traffic",
-            "traffic_table"]
+__all__ += [
+    "Exchange",
+    "LayerTraffic",
+    "SplitTraffic",
+    "allreduce_bytes",
+    "parallel_traffic",
+    "split_traffic",
+    "traffic_table",
+]

@@ -260,7 +260,9 @@ def _listing(folder: Path, explicit: bool) -> Optional[set[str]]:
         return None
     except OSError as exc:
         if explicit:
-            raise DataError(f"Cannot read {folder}: {exc.strerror or exc}. Make it readable, or name another folder.")
+            raise DataError(
+                f"Cannot read {folder}: {exc.strerror or exc}. Make it readable, or name another folder."
+            ) from None
         warnings.warn(f"skipping {folder}: cannot read it ({exc.strerror or exc}); trying the next place", stacklevel=4)
         return None
 

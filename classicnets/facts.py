@@ -17,6 +17,7 @@ Sources:
 * Fashion-MNIST: H. Xiao, K. Rasul, R. Vollgraf, "Fashion-MNIST: a novel image dataset for
   benchmarking machine learning algorithms", arXiv:1708.07747, 2017.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

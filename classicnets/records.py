@@ -7,8 +7,9 @@ Every record has one envelope::
 and one of four payloads: ``timing`` (``python -m classicnets.bench --out``: preset, peaks, cases),
 ``harness_check`` (the harness against two independent timers: rounds, cases), ``training`` (AlexNet on
 Fashion-MNIST: config, per-epoch history, test accuracy, seconds) and ``lenet5_weights`` (``python -m
-classicnets.export``: the settings, each network's accuracy as stored, the checksums of the files it wrote). :func:`write_text_atomic` writes every one;
-:func:`load` reads and validates any one, naming the file on any fault. Loading and printing need no torch.
+classicnets.export``: the settings, each network's accuracy as stored, the checksums of the files it wrote).
+:func:`write_text_atomic` writes every one; :func:`load` reads and validates any one, naming the file on any
+fault. Loading and printing need no torch.
 """
 
 from __future__ import annotations
@@ -132,11 +133,19 @@ def environment(device: Any = None) -> Dict[str, Any]:
     }
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
-        env.update(device_name=props.name, capability=f"{props.major}.{props.minor}",
-                   multiprocessors=props.multi_processor_count, gpu_memory_gb=round(props.total_memory / 2**30, 1))
+        env.update(
+            device_name=props.name,
+            capability=f"{props.major}.{props.minor}",
+            multiprocessors=props.multi_processor_count,
+            gpu_memory_gb=round(props.total_memory / 2**30, 1),
+        )
         with contextlib.suppress(Exception):
-            env["driver"] = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                                           capture_output=True, text=True, timeout=10).stdout.split()[0]
+            env["driver"] = subprocess.run(
+                ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.split()[0]
     else:
         n = env["cpu_threads"]
         env["device_name"] = f"CPU: {env['cpu']} ({n} thread{'s' if n != 1 else ''})"
@@ -180,8 +189,14 @@ class Record:
         return f"recorded on {env.get('device_name', '?')} (torch {env.get('torch', '?')}{cuda}, {self.date[:10]})"
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"schema": f"classicnets.{self.kind}", "version": VERSION, "date": self.date, "command": self.command,
-                "env": self.env, "payload": self.payload}
+        return {
+            "schema": f"classicnets.{self.kind}",
+            "version": VERSION,
+            "date": self.date,
+            "command": self.command,
+            "env": self.env,
+            "payload": self.payload,
+        }
 
     def save(self, path: PathLike) -> Path:
         """Write atomically (:func:`write_text_atomic`); remembers the path."""
@@ -202,10 +217,16 @@ def _positive(x: Any) -> bool:
 
 # per kind: what the payload holds, what each of its ``cases`` holds, and what a measured ("ok") case adds
 _SCHEMAS: Dict[str, Dict[str, Tuple[str, ...]]] = {
-    "timing": {"payload": ("preset", "peaks", "cases"), "case": ("net", "task", "mode", "batch", "status"),
-               "ok": ("ms", "images_per_s", "flops_per_batch", "tflops")},
-    "harness_check": {"payload": ("rounds", "cases"), "case": ("case", "status"),
-                      "ok": ("harness_ms", "timer_ms", "loop_ms", "vs_timer_pct", "vs_loop_pct")},
+    "timing": {
+        "payload": ("preset", "peaks", "cases"),
+        "case": ("net", "task", "mode", "batch", "status"),
+        "ok": ("ms", "images_per_s", "flops_per_batch", "tflops"),
+    },
+    "harness_check": {
+        "payload": ("rounds", "cases"),
+        "case": ("case", "status"),
+        "ok": ("harness_ms", "timer_ms", "loop_ms", "vs_timer_pct", "vs_loop_pct"),
+    },
     "training": {"payload": ("device", "device_type", "torch", "config", "history", "test_acc", "seconds")},
     "lenet5_weights": {"payload": ("settings", "networks", "weights_sha256", "images_sha256")},
 }
@@ -236,8 +257,10 @@ def from_dict(data: Any, where: str = "record", kind: Optional[str] = None) -> R
     schema, version = str(data.get("schema")), data.get("version")
     found = schema.removeprefix("classicnets.")
     if found not in KINDS or version != VERSION:
-        raise RecordError(f"{where}: schema {schema!r} version {version!r} is not a classicnets record "
-                          f"(classicnets.{{{','.join(KINDS)}}} version {VERSION}): re-make it with this classicnets")
+        raise RecordError(
+            f"{where}: schema {schema!r} version {version!r} is not a classicnets record "
+            f"(classicnets.{{{','.join(KINDS)}}} version {VERSION}): re-make it with this classicnets"
+        )
     if kind is not None and found != kind:
         raise RecordError(f"{where}: a {found} record, not a {kind} record")
     _require(where, data, ("env", "payload"), "the record")
@@ -249,8 +272,14 @@ def from_dict(data: Any, where: str = "record", kind: Optional[str] = None) -> R
     if not isinstance(data["payload"].get("cases", []), list):
         raise RecordError(f"{where}: cases must be a list")
     _check_payload(where, found, data["payload"])
-    return Record(found, data["payload"], data["env"], str(data.get("command") or ""), str(data.get("date") or ""),
-                  path=None if where == "record" else where)
+    return Record(
+        found,
+        data["payload"],
+        data["env"],
+        str(data.get("command") or ""),
+        str(data.get("date") or ""),
+        path=None if where == "record" else where,
+    )
 
 
 def _read(path: Path) -> Any:
@@ -326,8 +355,11 @@ class BenchResult:
     @property
     def label(self) -> str:
         """E.g. ``recorded on NVIDIA H100 80GB HBM3, 2026-11-28, torch 2.11.0, CUDA 13.0``."""
-        parts = [f"{self.source if self.source == 'recorded' else 'live'} on {self.device}",
-                 str(self.env.get("date", "?"))[:10], f"torch {self.env.get('torch', '?')}"]
+        parts = [
+            f"{self.source if self.source == 'recorded' else 'live'} on {self.device}",
+            str(self.env.get("date", "?"))[:10],
+            f"torch {self.env.get('torch', '?')}",
+        ]
         parts += [f"CUDA {self.env['cuda']}"] if self.env.get("cuda") else []
         return ", ".join(parts) + ("" if self.complete else " (incomplete run)")
 
@@ -344,21 +376,36 @@ class BenchResult:
 
     def series(self, net: str, task: str, mode: str) -> List[Dict[str, Any]]:
         """Measured cases of one (net, task, mode), by batch size."""
-        return sorted((c for c in self.ok() if (c["net"], c["task"], c["mode"]) == (net, task, mode)),
-                      key=lambda c: c["batch"])
+        return sorted(
+            (c for c in self.ok() if (c["net"], c["task"], c["mode"]) == (net, task, mode)), key=lambda c: c["batch"]
+        )
 
     def to_record(self) -> Record:
-        payload = {"preset": self.preset, "complete": self.complete, "total_s": self.total_s, "config": self.config,
-                   "peaks": self.peaks, "cases": self.cases}
+        payload = {
+            "preset": self.preset,
+            "complete": self.complete,
+            "total_s": self.total_s,
+            "config": self.config,
+            "peaks": self.peaks,
+            "cases": self.cases,
+        }
         return Record("timing", payload, self.env, self.command)
 
     @classmethod
     def from_record(cls, record: Record) -> "BenchResult":
         p = record.payload
-        return cls(preset=p["preset"], env=dict(record.env), peaks=dict(p["peaks"]),
-                   cases=[dict(c) for c in p["cases"]],
-                   config=dict(p.get("config") or {}), total_s=p.get("total_s"), complete=bool(p.get("complete", True)),
-                   source="recorded", path=record.path, command=record.command)
+        return cls(
+            preset=p["preset"],
+            env=dict(record.env),
+            peaks=dict(p["peaks"]),
+            cases=[dict(c) for c in p["cases"]],
+            config=dict(p.get("config") or {}),
+            total_s=p.get("total_s"),
+            complete=bool(p.get("complete", True)),
+            source="recorded",
+            path=record.path,
+            command=record.command,
+        )
 
     def default_filename(self) -> str:
         slug = "-".join("".join(ch if ch.isalnum() else " " for ch in self.device.lower()).split())
@@ -411,12 +458,36 @@ def _order(c: Dict[str, Any]) -> Tuple[int, int, int, int]:
 def render_table(result: BenchResult, fmt: str = "markdown") -> str:
     if fmt not in ("markdown", "text"):
         raise ValueError(f"fmt must be 'markdown' or 'text', got {fmt!r}")
-    head = ["net", "task", "mode", "batch", "ms/batch", "min–max ms", "images/s", "TFLOP/s", "% peak", "peak MB",
-            "compile s"]
+    head = [
+        "net",
+        "task",
+        "mode",
+        "batch",
+        "ms/batch",
+        "min–max ms",
+        "images/s",
+        "TFLOP/s",
+        "% peak",
+        "peak MB",
+        "compile s",
+    ]
     f = fmt_number
-    rows = [[c["net"], c["task"], c["mode"], str(c["batch"]), f(c["ms"]), f"{f(c.get('ms_min'))}–{f(c.get('ms_max'))}",
-             f"{c['images_per_s']:,.0f}", f(c["tflops"]), f(c.get("pct_peak"), 2), f(c.get("peak_mem_mb")),
-             f(c.get("compile_s"), 2)] for c in sorted(result.ok(), key=_order)]
+    rows = [
+        [
+            c["net"],
+            c["task"],
+            c["mode"],
+            str(c["batch"]),
+            f(c["ms"]),
+            f"{f(c.get('ms_min'))}–{f(c.get('ms_max'))}",
+            f"{c['images_per_s']:,.0f}",
+            f(c["tflops"]),
+            f(c.get("pct_peak"), 2),
+            f(c.get("peak_mem_mb")),
+            f(c.get("compile_s"), 2),
+        ]
+        for c in sorted(result.ok(), key=_order)
+    ]
     if fmt == "markdown":
         lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -428,9 +499,13 @@ def render_table(result: BenchResult, fmt: str = "markdown") -> str:
 
 
 def peaks_line(result: BenchResult) -> str:
-    parts = [f"{prec} {fmt_number(p['tflops'])} TFLOP/s (n={p['n']})" if p.get("status") == "ok"
-             else f"{prec} not measured ({p.get('reason', 'skipped')})"
-             for prec, p in ((k, result.peaks.get(k)) for k in ("fp32", "tf32", "bf16")) if p]
+    parts = [
+        f"{prec} {fmt_number(p['tflops'])} TFLOP/s (n={p['n']})"
+        if p.get("status") == "ok"
+        else f"{prec} not measured ({p.get('reason', 'skipped')})"
+        for prec, p in ((k, result.peaks.get(k)) for k in ("fp32", "tf32", "bf16"))
+        if p
+    ]
     return "Dense matmul peak measured in this run: " + ("; ".join(parts) if parts else "none")
 
 
@@ -440,26 +515,43 @@ def skip_summary(result: BenchResult) -> List[str]:
     for c in sorted(result.skipped(), key=_order):
         key = (str(c.get("status")), c["mode"], str(c.get("reason", "")))
         groups.setdefault(key, []).append(f"{c['net']} {c['task']} b{c['batch']}")
-    return [f"{status}: {mode} ({', '.join(what[:4])}{f' and {len(what) - 4} more' if len(what) > 4 else ''}) — {why}"
-            for (status, mode, why), what in groups.items()]
+    return [
+        f"{status}: {mode} ({', '.join(what[:4])}{f' and {len(what) - 4} more' if len(what) > 4 else ''}) — {why}"
+        for (status, mode, why), what in groups.items()
+    ]
 
 
-def time_ratio(result: BenchResult, batch: int = 256, task: str = "train",
-               modes: Sequence[str] = MODE_ORDER) -> Optional[Dict[str, Any]]:
+def time_ratio(
+    result: BenchResult, batch: int = 256, task: str = "train", modes: Sequence[str] = MODE_ORDER
+) -> Optional[Dict[str, Any]]:
     """AlexNet's time over LeNet5's: per batch at ``batch`` in the first mode both ran it, else per image at the
     largest batch each network ran in a mode (``unit`` and ``note`` say which). ``None`` if nothing fits."""
     for mode in modes:
         a, l = result.find("alexnet", task, mode, batch), result.find("lenet5", task, mode, batch)
         if a and l:
-            return {"mode": mode, "task": task, "alexnet": a["ms"], "lenet5": l["ms"], "ratio": a["ms"] / l["ms"],
-                    "unit": f"ms per batch of {batch}", "note": f"time per batch of {batch}"}
+            return {
+                "mode": mode,
+                "task": task,
+                "alexnet": a["ms"],
+                "lenet5": l["ms"],
+                "ratio": a["ms"] / l["ms"],
+                "unit": f"ms per batch of {batch}",
+                "note": f"time per batch of {batch}",
+            }
     for mode in modes:
         sa, sl = result.series("alexnet", task, mode), result.series("lenet5", task, mode)
         if sa and sl:
             a, l = sa[-1]["ms"] / sa[-1]["batch"], sl[-1]["ms"] / sl[-1]["batch"]
-            return {"mode": mode, "task": task, "alexnet": a, "lenet5": l, "ratio": a / l, "unit": "ms per image",
-                    "note": f"time per image (AlexNet at batch {sa[-1]['batch']}, LeNet5 at batch {sl[-1]['batch']}; "
-                            f"batch {batch} was not run for both)"}
+            return {
+                "mode": mode,
+                "task": task,
+                "alexnet": a,
+                "lenet5": l,
+                "ratio": a / l,
+                "unit": "ms per image",
+                "note": f"time per image (AlexNet at batch {sa[-1]['batch']}, LeNet5 at batch {sl[-1]['batch']}; "
+                f"batch {batch} was not run for both)",
+            }
     return None
 
 
@@ -470,13 +562,22 @@ def mode_speedups(result: BenchResult, task: str = "train") -> List[Dict[str, An
         fp32 = result.series(net, task, "fp32")
         if not fp32:
             continue
-        base = max(fp32, key=lambda c: (sum(result.find(net, task, m, c["batch"]) is not None for m in MODE_ORDER),
-                                        c["batch"]))
+        base = max(
+            fp32, key=lambda c: (sum(result.find(net, task, m, c["batch"]) is not None for m in MODE_ORDER), c["batch"])
+        )
         for mode in MODE_ORDER:
             c = result.find(net, task, mode, base["batch"])
             if c:
-                rows.append({"net": net, "task": task, "batch": base["batch"], "mode": mode,
-                             "images_per_s": c["images_per_s"], "speedup": c["images_per_s"] / base["images_per_s"]})
+                rows.append(
+                    {
+                        "net": net,
+                        "task": task,
+                        "batch": base["batch"],
+                        "mode": mode,
+                        "images_per_s": c["images_per_s"],
+                        "speedup": c["images_per_s"] / base["images_per_s"],
+                    }
+                )
     return rows
 
 
@@ -506,9 +607,19 @@ def compare_with_reference(result: BenchResult) -> List[Dict[str, Any]]:
         c = result.find(net, task, mode, batch)
         if c is not None:
             v = c["images_per_s"]
-            rows.append({"net": net, "task": task, "mode": mode, "batch": batch, "measured": v, "reference": (lo, hi),
-                         "ratio": v / ((lo + hi) / 2), "within_5pct": lo * (1 - tol) <= v <= hi * (1 + tol),
-                         "same_gpu": same_gpu})
+            rows.append(
+                {
+                    "net": net,
+                    "task": task,
+                    "mode": mode,
+                    "batch": batch,
+                    "measured": v,
+                    "reference": (lo, hi),
+                    "ratio": v / ((lo + hi) / 2),
+                    "within_5pct": lo * (1 - tol) <= v <= hi * (1 + tol),
+                    "same_gpu": same_gpu,
+                }
+            )
     return rows
 
 
@@ -516,15 +627,19 @@ def reference_text(result: BenchResult) -> str:
     rows = compare_with_reference(result)
     if not rows:
         return "No case of the H200 reference measurement was run."
-    lines = [f"Against the reference measurement ({REFERENCE['device']}, torch {REFERENCE['torch']}); this run: "
-             f"{result.device}, torch {result.env.get('torch')}"
-             + ("" if rows[0]["same_gpu"] else " — a different GPU, so the 5% criterion does not apply")]
+    lines = [
+        f"Against the reference measurement ({REFERENCE['device']}, torch {REFERENCE['torch']}); this run: "
+        f"{result.device}, torch {result.env.get('torch')}"
+        + ("" if rows[0]["same_gpu"] else " — a different GPU, so the 5% criterion does not apply")
+    ]
     for r in rows:
         lo, hi = r["reference"]
         ref = f"{lo:,.0f}" if lo == hi else f"{lo:,.0f}–{hi:,.0f}"
         flag = ("ok" if r["within_5pct"] else "OFF by more than 5%") if r["same_gpu"] else f"×{r['ratio']:.2f}"
-        lines.append(f"  {r['net']:7s} {r['task']:5s} {r['mode']:15s} b{r['batch']:<5d} "
-                     f"{r['measured']:>12,.0f} img/s  ref {ref:>17s}  {flag}")
+        lines.append(
+            f"  {r['net']:7s} {r['task']:5s} {r['mode']:15s} b{r['batch']:<5d} "
+            f"{r['measured']:>12,.0f} img/s  ref {ref:>17s}  {flag}"
+        )
     return "\n".join(lines)
 
 
@@ -538,8 +653,10 @@ def check_row_text(row: Dict[str, Any]) -> str:
     name = " ".join(map(str, row["case"]))
     if row["status"] != "ok":
         return f"{name:34s} skipped: {row.get('reason')}"
-    return (f"{name:34s} {row['harness_ms']:11.3f} {row['timer_ms']:10.3f} {row['loop_ms']:10.3f} "
-            f"{row['vs_timer_pct']:+8.1f}% {row['vs_loop_pct']:+7.1f}%")
+    return (
+        f"{name:34s} {row['harness_ms']:11.3f} {row['timer_ms']:10.3f} {row['loop_ms']:10.3f} "
+        f"{row['vs_timer_pct']:+8.1f}% {row['vs_loop_pct']:+7.1f}%"
+    )
 
 
 def largest_deviation(rows: Sequence[Dict[str, Any]]) -> Optional[float]:
@@ -578,25 +695,35 @@ def record_history(record: Record) -> Any:
 def describe_record(record: Record) -> str:
     """One line: where, the run's size, test accuracy and seconds (and the GPU targets for a GPU record)."""
     p, cfg = record.payload, record.payload["config"]
-    return (f"{record.label}: input {cfg['input_size']}×{cfg['input_size']}, "
-            f"{cfg.get('n_train') or 60_000:,} training images × {len(p['history'])} epochs, "
-            f"batch {cfg['batch_size']}: test accuracy {p['test_acc']:.4f}, {p['seconds']:.1f} s "
-            f"(training + per-epoch tests"
-            + (f"; targets ≥ {TARGET_TEST_ACC} and ≤ {TARGET_SECONDS:g} s)" if record.on_gpu else ")"))
+    return (
+        f"{record.label}: input {cfg['input_size']}×{cfg['input_size']}, "
+        f"{cfg.get('n_train') or 60_000:,} training images × {len(p['history'])} epochs, "
+        f"batch {cfg['batch_size']}: test accuracy {p['test_acc']:.4f}, {p['seconds']:.1f} s "
+        f"(training + per-epoch tests"
+        + (f"; targets ≥ {TARGET_TEST_ACC} and ≤ {TARGET_SECONDS:g} s)" if record.on_gpu else ")")
+    )
 
 
 def record_report(record: Optional[Record]) -> str:
     """Markdown: a training record epoch by epoch, or (``None``) how to make the GPU record."""
     if record is None:
         where = ALEXNET_GPU_RECORD.relative_to(RECORDS_DIR.parents[1])
-        return (f"No GPU record has been made yet: `{where}` does not exist. To make it, run this on a machine "
-                f"with an NVIDIA GPU, from the root of the repository (it trains the full recipe, 10 epochs at "
-                f"224×224, and writes the record; commit the JSON file):\n\n```\n{ALEXNET_GPU_COMMAND}\n```")
-    lines = [describe_record(record), "",
-             "| epoch | train loss | train accuracy | test accuracy | seconds (train + test) | images/s |",
-             "|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {e['epoch']} | {e['train_loss']:.4f} | {e['train_acc']:.4f} | {e['test_acc']:.4f} | "
-              f"{e['seconds'] + e['eval_seconds']:.2f} | {e['images_per_s']:,.0f} |" for e in record.payload["history"]]
+        return (
+            f"No GPU record has been made yet: `{where}` does not exist. To make it, run this on a machine "
+            f"with an NVIDIA GPU, from the root of the repository (it trains the full recipe, 10 epochs at "
+            f"224×224, and writes the record; commit the JSON file):\n\n```\n{ALEXNET_GPU_COMMAND}\n```"
+        )
+    lines = [
+        describe_record(record),
+        "",
+        "| epoch | train loss | train accuracy | test accuracy | seconds (train + test) | images/s |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {e['epoch']} | {e['train_loss']:.4f} | {e['train_acc']:.4f} | {e['test_acc']:.4f} | "
+        f"{e['seconds'] + e['eval_seconds']:.2f} | {e['images_per_s']:,.0f} |"
+        for e in record.payload["history"]
+    ]
     return "\n".join(lines)
 
 
@@ -607,15 +734,27 @@ def _record_name(record: Record) -> str:
 def comparison_table(run: Any, *records: Optional[Record]) -> str:
     """Markdown: a run (an ``AlexNetRun``), the training records given (``None``s skipped) and the aim."""
     r = run.recipe
-    rows = [("this run", f"{run.device} ({run.device_type})", r.input_size, r.n_train, r.epochs, run.test_acc,
-             run.seconds)]
+    rows = [
+        ("this run", f"{run.device} ({run.device_type})", r.input_size, r.n_train, r.epochs, run.test_acc, run.seconds)
+    ]
     for rec in filter(None, records):
         cfg = rec.payload["config"]
-        rows.append((_record_name(rec), rec.label, cfg["input_size"], cfg.get("n_train"), cfg["epochs"],
-                     rec.payload["test_acc"], rec.payload["seconds"]))
+        rows.append(
+            (
+                _record_name(rec),
+                rec.label,
+                cfg["input_size"],
+                cfg.get("n_train"),
+                cfg["epochs"],
+                rec.payload["test_acc"],
+                rec.payload["seconds"],
+            )
+        )
     lines = ["| | where | input | training images × epochs | test accuracy | seconds |", "|---|---|---|---|---:|---:|"]
-    lines += [f"| {name} | {where} | {size}×{size} | {n or 60_000:,} × {epochs} | {acc:.4f} | {sec:.1f} |"
-              for name, where, size, n, epochs, acc, sec in rows]
+    lines += [
+        f"| {name} | {where} | {size}×{size} | {n or 60_000:,} × {epochs} | {acc:.4f} | {sec:.1f} |"
+        for name, where, size, n, epochs, acc, sec in rows
+    ]
     lines.append(f"| the aim | one H100/H200 | 224×224 | 60,000 × 10 | ≥ {TARGET_TEST_ACC} | ≤ {TARGET_SECONDS:g} |")
     return "\n".join(lines)
 
@@ -669,8 +808,11 @@ def _style_axes(ax: Any, eng: bool) -> None:
     ax.yaxis.set_minor_formatter(NullFormatter())
 
 
-def plot_throughput(results: Union[BenchResult, Iterable[BenchResult]], tasks: Sequence[str] = TASK_ORDER,
-                    figsize: Tuple[float, float] = (11, 4.2)) -> Any:
+def plot_throughput(
+    results: Union[BenchResult, Iterable[BenchResult]],
+    tasks: Sequence[str] = TASK_ORDER,
+    figsize: Tuple[float, float] = (11, 4.2),
+) -> Any:
     """Images/s against batch size, log–log, a panel per task, a line per network and mode (LeNet5 dashed).
 
     Several results (a live CPU run and a recorded GPU run, say) share the panels, their labels naming the device."""
@@ -684,15 +826,24 @@ def plot_throughput(results: Union[BenchResult, Iterable[BenchResult]], tasks: S
                 for mode in MODE_ORDER:
                     s = res.series(net, task, mode)
                     if s:
-                        ax.plot([c["batch"] for c in s], [c["images_per_s"] for c in s],
-                                ls="--" if net == "lenet5" else "-", marker="o" if net == "lenet5" else "s", ms=4,
-                                color=MODE_COLORS.get(mode), alpha=1.0 if k == 0 else 0.55,
-                                label=f"{net} {mode}" + (f" — {res.device}" if len(results) > 1 else ""))
+                        ax.plot(
+                            [c["batch"] for c in s],
+                            [c["images_per_s"] for c in s],
+                            ls="--" if net == "lenet5" else "-",
+                            marker="o" if net == "lenet5" else "s",
+                            ms=4,
+                            color=MODE_COLORS.get(mode),
+                            alpha=1.0 if k == 0 else 0.55,
+                            label=f"{net} {mode}" + (f" — {res.device}" if len(results) > 1 else ""),
+                        )
         _style_axes(ax, eng=True)
         if not ax.lines:
             ax.text(0.5, 0.5, f"no {task} case measured", transform=ax.transAxes, ha="center", va="center")
-        ax.set(xlabel="batch size", ylabel="images / s",
-               title={"train": "training step (fwd + bwd + SGD)", "infer": "inference"}.get(task, task))
+        ax.set(
+            xlabel="batch size",
+            ylabel="images / s",
+            title={"train": "training step (fwd + bwd + SGD)", "infer": "inference"}.get(task, task),
+        )
         ax.grid(True, which="both", alpha=0.3)
         if ax.lines:
             ax.legend(fontsize=7)
@@ -701,8 +852,9 @@ def plot_throughput(results: Union[BenchResult, Iterable[BenchResult]], tasks: S
     return fig
 
 
-def plot_tflops(results: Union[BenchResult, Iterable[BenchResult]], task: str = "train",
-                figsize: Tuple[float, float] = (11, 4.2)) -> Any:
+def plot_tflops(
+    results: Union[BenchResult, Iterable[BenchResult]], task: str = "train", figsize: Tuple[float, float] = (11, 4.2)
+) -> Any:
     """Achieved TFLOP/s against batch size, a panel per network (a row per result), with the matmul peak measured in
     the same run as a dashed line per precision."""
     import matplotlib.pyplot as plt
@@ -715,12 +867,24 @@ def plot_tflops(results: Union[BenchResult, Iterable[BenchResult]], task: str = 
             for mode in MODE_ORDER:
                 s = res.series(net, task, mode)
                 if s:
-                    ax.plot([c["batch"] for c in s], [c["tflops"] for c in s], marker="o", ms=4,
-                            color=MODE_COLORS[mode], label=mode)
+                    ax.plot(
+                        [c["batch"] for c in s],
+                        [c["tflops"] for c in s],
+                        marker="o",
+                        ms=4,
+                        color=MODE_COLORS[mode],
+                        label=mode,
+                    )
             for prec, p in res.peaks.items():
                 if p.get("status") == "ok":
-                    ax.axhline(p["tflops"], ls="--", lw=1, color=PRECISION_COLORS.get(prec, "grey"), gid="peak",
-                               label=f"{prec} matmul peak {fmt_number(p['tflops'])}")
+                    ax.axhline(
+                        p["tflops"],
+                        ls="--",
+                        lw=1,
+                        color=PRECISION_COLORS.get(prec, "grey"),
+                        gid="peak",
+                        label=f"{prec} matmul peak {fmt_number(p['tflops'])}",
+                    )
             _style_axes(ax, eng=False)
             ax.set(xlabel="batch size", ylabel="achieved TFLOP/s")
             ax.set_title(f"{net}, {task} — {res.device}", fontsize=9)

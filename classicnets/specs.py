@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Callable, Dict, Tuple
 
 from .layers import (
+    LRN,
+    RBF,
     Act,
     ArchitectureError,
     Conv,
@@ -18,10 +20,8 @@ from .layers import (
     IntPair,
     Layer,
     Linear,
-    LRN,
     NetSpec,
     Pool,
-    RBF,
     pair,
     whole,
 )
@@ -165,23 +165,23 @@ def alexnet_spec(
     )
     if paper:  # §4.2: dropout zeroes the outputs of fc1 and fc2, i.e. before fc2 and fc3
         classifier = (
-            Linear("fc1", out_features=4096),                        # (4096,)
+            Linear("fc1", out_features=4096),  # (4096,)
             Act("relu6", "relu"),
             Dropout("drop1", p=dropout),
-            Linear("fc2", out_features=4096),                        # (4096,)
+            Linear("fc2", out_features=4096),  # (4096,)
             Act("relu7", "relu"),
             Dropout("drop2", p=dropout),
-            Linear("fc3", out_features=num_classes),                 # (1000,) logits
+            Linear("fc3", out_features=num_classes),  # (1000,) logits
         )
     else:  # the blog's (and torchvision's) placement: before fc1 and fc2
         classifier = (
             Dropout("drop1", p=dropout),
-            Linear("fc1", out_features=4096),                        # (4096,)
+            Linear("fc1", out_features=4096),  # (4096,)
             Act("relu6", "relu"),
             Dropout("drop2", p=dropout),
-            Linear("fc2", out_features=4096),                        # (4096,)
+            Linear("fc2", out_features=4096),  # (4096,)
             Act("relu7", "relu"),
-            Linear("fc3", out_features=num_classes),                 # (1000,) logits
+            Linear("fc3", out_features=num_classes),  # (1000,) logits
         )
     return NetSpec("AlexNet", variant, shape, features, classifier)
 

@@ -254,8 +254,14 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024, *, device
 
 
 @torch.inference_mode()
-def _count_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, device: torch.device,
-                   memory_format: torch.memory_format = torch.contiguous_format) -> int:  # fmt: skip
+def _count_correct(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    device: torch.device,
+    memory_format: torch.memory_format = torch.contiguous_format,
+) -> int:
     correct = torch.zeros((), dtype=torch.int64, device=device)
     for s in _batches(len(x), batch_size):
         xb = x[s].to(device, non_blocking=True)
@@ -365,12 +371,16 @@ def _check_xy(where: str, x: Any, y: Any, names: tuple[str, str]) -> None:
     if y.dim() == 2 and y.shape[1] > 1:
         raise ValueError(f"{where}: {ny} looks one-hot (shape {tuple(y.shape)}); give class indices: {ny}.argmax(1)")
     if y.dim() != 1 or y.dtype == torch.bool or y.dtype.is_floating_point or y.dtype.is_complex:
-        raise ValueError(f"{where}: {ny} must be a 1-D tensor of integer class indices (dtype int64), "
-                         f"got shape {tuple(y.shape)} and dtype {y.dtype}; e.g. {ny}.long()")  # fmt: skip
+        raise ValueError(
+            f"{where}: {ny} must be a 1-D tensor of integer class indices (dtype int64), "
+            f"got shape {tuple(y.shape)} and dtype {y.dtype}; e.g. {ny}.long()"
+        )
     if x.dtype.is_floating_point and len(x) and not bool(torch.isfinite(x).all()):
         bad = int((~torch.isfinite(x)).flatten(1).any(1).sum())
-        raise ValueError(f"{where}: {nx} holds NaN or infinite values in {bad} of {len(x)} images; "
-                         f"drop or repair them first (torch.isfinite({nx}) finds them)")  # fmt: skip
+        raise ValueError(
+            f"{where}: {nx} holds NaN or infinite values in {bad} of {len(x)} images; "
+            f"drop or repair them first (torch.isfinite({nx}) finds them)"
+        )
 
 
 def _output_width(model: nn.Module, x: torch.Tensor, device: torch.device) -> int:
@@ -383,8 +393,10 @@ def _output_width(model: nn.Module, x: torch.Tensor, device: torch.device) -> in
     finally:
         model.train(was_training)
     if not isinstance(out, torch.Tensor):
-        raise TypeError(f"the model must return a tensor of logits (N, classes); it returned {type(out).__name__} "
-                        "(does its forward end with `return`?)")  # fmt: skip
+        raise TypeError(
+            f"the model must return a tensor of logits (N, classes); it returned {type(out).__name__} "
+            "(does its forward end with `return`?)"
+        )
     if out.dim() != 2:
         raise ValueError(f"the model must return logits of shape (N, classes); it returned shape {tuple(out.shape)}")
     return int(out.shape[1])
@@ -395,8 +407,10 @@ def _check_labels(where: str, y: torch.Tensor, classes: int, name: str) -> None:
         return
     lo, hi = int(y.min()), int(y.max())
     if lo < 0 or hi >= classes:
-        raise ValueError(f"{where}: {name} holds labels from {lo} to {hi}, but the model has {classes} outputs "
-                         f"(classes 0..{classes - 1}); build it with num_classes={hi + 1} or fix the labels")  # fmt: skip
+        raise ValueError(
+            f"{where}: {name} holds labels from {lo} to {hi}, but the model has {classes} outputs "
+            f"(classes 0..{classes - 1}); build it with num_classes={hi + 1} or fix the labels"
+        )
 
 
 def _check_fit_args(epochs: Any, batch_size: Any, eval_batch_size: Any, max_train: Any) -> None:
@@ -547,8 +561,17 @@ class _Tally:
             )
 
 
-def _train_epoch(run: _Run, x: torch.Tensor, y: torch.Tensor, *, epoch: int, epochs: int, first_step: int,
-                 progress: bool, on_step: Optional[StepCallback]) -> tuple[EpochRecord, Optional[int]]:  # fmt: skip
+def _train_epoch(
+    run: _Run,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    epoch: int,
+    epochs: int,
+    first_step: int,
+    progress: bool,
+    on_step: Optional[StepCallback],
+) -> tuple[EpochRecord, Optional[int]]:
     """One epoch of :func:`epoch_steps` with its bookkeeping; returns its record and the step at which
     ``on_step`` asked to stop (``None``: it did not)."""
     n, dev = len(x), run.device
@@ -567,16 +590,25 @@ def _train_epoch(run: _Run, x: torch.Tensor, y: torch.Tensor, *, epoch: int, epo
                 tally.check_finite(lr)
             bar.update(1)
             if progress and (i % every == 0 or i == steps):
-                bar.set_postfix(loss=f"{tally.loss.item() / tally.seen:.4f}",
-                                acc=f"{tally.correct.item() / tally.seen:.4f}", refresh=False)  # fmt: skip
+                bar.set_postfix(
+                    loss=f"{tally.loss.item() / tally.seen:.4f}",
+                    acc=f"{tally.correct.item() / tally.seen:.4f}",
+                    refresh=False,
+                )
             if on_step is not None and on_step(first_step + i, loss, logits, yb):
                 stop = first_step + i
                 break
     tally.check_finite(lr)
     seconds = time.perf_counter() - start
-    record = EpochRecord(epoch=epoch, train_loss=tally.loss.item() / tally.seen, train_acc=tally.correct.item() / tally.seen,
-                         test_acc=None, seconds=seconds, images_per_s=tally.seen / seconds if seconds > 0 else float("inf"),
-                         lr=float(lr))  # fmt: skip
+    record = EpochRecord(
+        epoch=epoch,
+        train_loss=tally.loss.item() / tally.seen,
+        train_acc=tally.correct.item() / tally.seen,
+        test_acc=None,
+        seconds=seconds,
+        images_per_s=tally.seen / seconds if seconds > 0 else float("inf"),
+        lr=float(lr),
+    )
     return record, stop
 
 
@@ -601,9 +633,21 @@ def _report(record: EpochRecord, epochs: int) -> None:
     )
 
 
-def _meta(model: nn.Module, device: torch.device, n_train: int, x_test: Optional[torch.Tensor], epochs: int,
-          batch_size: int, opt: torch.optim.Optimizer, optimizer: OptimizerArg, seed: int, augment: Optional[Augment],
-          amp: bool, channels_last: bool, schedule: Optional[str]) -> dict[str, Any]:  # fmt: skip
+def _meta(
+    model: nn.Module,
+    device: torch.device,
+    n_train: int,
+    x_test: Optional[torch.Tensor],
+    epochs: int,
+    batch_size: int,
+    opt: torch.optim.Optimizer,
+    optimizer: OptimizerArg,
+    seed: int,
+    augment: Optional[Augment],
+    amp: bool,
+    channels_last: bool,
+    schedule: Optional[str],
+) -> dict[str, Any]:
     """A record of what was run, stored with the history."""
     name = optimizer if isinstance(optimizer, str) else getattr(optimizer, "__name__", type(opt).__name__)
     return {
@@ -627,8 +671,9 @@ def _meta(model: nn.Module, device: torch.device, n_train: int, x_test: Optional
     }
 
 
-def _prepare_data(data: Any, model: nn.Module, dev: torch.device, max_train: Optional[int], channels_last: bool,
-                  check_labels: bool) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:  # fmt: skip
+def _prepare_data(
+    data: Any, model: nn.Module, dev: torch.device, max_train: Optional[int], channels_last: bool, check_labels: bool
+) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
     """Check the data (one clear message per problem, before any training) and move it to ``dev`` once."""
     x_train, y_train, x_test, y_test = _split(data)
     _check_xy("fit", x_train, y_train, ("x_train", "y_train"))
@@ -721,14 +766,47 @@ def fit(
     torch.manual_seed(seed)
     opt = _make_optimizer(optimizer, model.parameters(), lr, weight_decay)
     steps_per_epoch = math.ceil(len(x_train) / batch_size)
-    run = _Run(model, opt, loss_fn or F.cross_entropy, batch_size, augment, _Amp(amp, dev),
-               _make_schedule(schedule, opt, epochs * steps_per_epoch), torch.Generator().manual_seed(seed), dev, mem)  # fmt: skip
-    meta = _meta(model, dev, len(x_train), x_test, epochs, batch_size, opt, optimizer, seed, augment, amp,
-                 channels_last, schedule)  # fmt: skip
+    run = _Run(
+        model,
+        opt,
+        loss_fn or F.cross_entropy,
+        batch_size,
+        augment,
+        _Amp(amp, dev),
+        _make_schedule(schedule, opt, epochs * steps_per_epoch),
+        torch.Generator().manual_seed(seed),
+        dev,
+        mem,
+    )
+    meta = _meta(
+        model,
+        dev,
+        len(x_train),
+        x_test,
+        epochs,
+        batch_size,
+        opt,
+        optimizer,
+        seed,
+        augment,
+        amp,
+        channels_last,
+        schedule,
+    )
     history = History(meta=meta)
     try:
-        _run_epochs(run, history, x_train, y_train, x_test, y_test, epochs=epochs, progress=progress,
-                    eval_batch_size=eval_batch_size, on_step=on_step)  # fmt: skip
+        _run_epochs(
+            run,
+            history,
+            x_train,
+            y_train,
+            x_test,
+            y_test,
+            epochs=epochs,
+            progress=progress,
+            eval_batch_size=eval_batch_size,
+            on_step=on_step,
+        )
     except KeyboardInterrupt:
         history.meta["interrupted"] = True
         _warn(f"fit: interrupted; returning the history of the {len(history)} finished epoch(s)")
@@ -736,14 +814,32 @@ def fit(
     return history
 
 
-def _run_epochs(run: _Run, history: History, x_train: torch.Tensor, y_train: torch.Tensor, x_test: Optional[torch.Tensor],
-                y_test: Optional[torch.Tensor], *, epochs: int, progress: bool, eval_batch_size: int,
-                on_step: Optional[StepCallback]) -> None:  # fmt: skip
+def _run_epochs(
+    run: _Run,
+    history: History,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_test: Optional[torch.Tensor],
+    y_test: Optional[torch.Tensor],
+    *,
+    epochs: int,
+    progress: bool,
+    eval_batch_size: int,
+    on_step: Optional[StepCallback],
+) -> None:
     """Epochs, each followed by a test pass, appended to ``history`` as they finish."""
     steps_per_epoch = math.ceil(len(x_train) / run.batch_size)
     for epoch in range(1, epochs + 1):
-        record, stop = _train_epoch(run, x_train, y_train, epoch=epoch, epochs=epochs, progress=progress,
-                                    first_step=(epoch - 1) * steps_per_epoch, on_step=on_step)  # fmt: skip
+        record, stop = _train_epoch(
+            run,
+            x_train,
+            y_train,
+            epoch=epoch,
+            epochs=epochs,
+            progress=progress,
+            first_step=(epoch - 1) * steps_per_epoch,
+            on_step=on_step,
+        )
         if x_test is not None and y_test is not None and len(y_test):
             _test_pass(run, record, x_test, y_test, eval_batch_size)
         history.records.append(record)

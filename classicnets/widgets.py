@@ -56,9 +56,9 @@ from .explorer import (
     editable_layers,
     outcome,
     pick_network,
-    unknown_choice,
     slider_values,
     summary_rows,
+    unknown_choice,
 )
 from .layers import NetSpec, flag
 from .plots import SIZE_KINDS, fig_to_png, plot_kernel_placement, plot_layer_sizes

@@ -11,6 +11,7 @@
 * ``chromium`` is Debian's Chromium driven by Playwright (``CLASSICNETS_CHROMIUM`` overrides
   ``/usr/bin/chromium``); Playwright never downloads a browser here.
 """
+
 from __future__ import annotations
 
 import copy
@@ -33,8 +34,12 @@ HTML = REPO / "_build" / "html"
 ARTIFACTS = REPO / "artifacts"
 CHROMIUM = os.environ.get("CLASSICNETS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
 ]
 # ipykernel ≥ 7 prints this on stderr for every kernel the build starts; it is not a Sphinx warning.
 KERNEL_NOTICE = re.compile(r"\[IPKernelApp\] WARNING \| Kernel is running over TCP without encryption")
@@ -131,6 +136,7 @@ def chromium():
 
 # --------------------------------------------------------------------------- explorer cases
 
+
 def python_result(spec_dict: Dict) -> Dict:
     """classicnets.arithmetic.trace of a spec dict, in the shape of the explorer's ``traceResult``."""
     from classicnets.arithmetic import ArchitectureError, trace
@@ -141,13 +147,27 @@ def python_result(spec_dict: Dict) -> Dict:
     except ArchitectureError as err:
         return {"ok": False, "error": str(err)}
     rows = [
-        {"name": r.name, "kind": r.kind, "detail": r.detail, "in_shape": list(r.in_shape),
-         "out_shape": list(r.out_shape), "params": r.params, "macs": r.macs, "connections": r.connections,
-         "rf": None if r.rf is None else list(r.rf), "jump": None if r.jump is None else list(r.jump)}
+        {
+            "name": r.name,
+            "kind": r.kind,
+            "detail": r.detail,
+            "in_shape": list(r.in_shape),
+            "out_shape": list(r.out_shape),
+            "params": r.params,
+            "macs": r.macs,
+            "connections": r.connections,
+            "rf": None if r.rf is None else list(r.rf),
+            "jump": None if r.jump is None else list(r.jump),
+        }
         for r in t.rows
     ]
-    return {"ok": True, "rows": rows, "total_params": t.total_params, "total_macs": t.total_macs,
-            "total_connections": t.total_connections}
+    return {
+        "ok": True,
+        "rows": rows,
+        "total_params": t.total_params,
+        "total_macs": t.total_macs,
+        "total_connections": t.total_connections,
+    }
 
 
 # The same projection of the explorer's traceResult, evaluated in the browser (or node).
@@ -167,7 +187,9 @@ JS_RESULTS = """(cases) => cases.map((c) => {
 def _random_value(rng: random.Random, layer: Dict, field: str):
     kernel = max(1, layer["kernel"] if isinstance(layer["kernel"], int) else layer["kernel"][0])
     if field == "kernel":
-        return rng.choice([rng.randint(1, kernel + 2)] * 3 + [rng.randint(1, 2 * kernel + 4), rng.randint(1, 20), rng.randint(-1, 0)])
+        return rng.choice(
+            [rng.randint(1, kernel + 2)] * 3 + [rng.randint(1, 2 * kernel + 4), rng.randint(1, 20), rng.randint(-1, 0)]
+        )
     if field == "stride":
         return rng.choice([rng.randint(1, 6)] * 4 + [0, [rng.randint(1, 4), rng.randint(1, 4)]])
     if field == "padding":

@@ -21,9 +21,8 @@ from torch import nn  # noqa: E402
 from classicnets import ablations as ab  # noqa: E402
 from classicnets import alexnet_training as at  # noqa: E402
 from classicnets import records  # noqa: E402
-from classicnets.from_torch import spec_from_module  # noqa: E402
 from classicnets.arithmetic import trace  # noqa: E402
-from classicnets.layers import Dropout, LRN  # noqa: E402
+from classicnets.layers import LRN, Dropout  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 #: A setup small enough for tests: 2-map convolutions, a few dozen images, one epoch.
@@ -127,29 +126,54 @@ def _arm(label, train, test):
     return ab.Arm(label, ab.mini_alexnet_spec(), history=[], train_acc=train, test_acc=test, seconds=1.0)
 
 
-@pytest.mark.parametrize("ours, alt, verdict", [
-    ((0.95, 0.90), (0.95, 0.80), "reproduces"),
-    ((0.95, 0.80), (0.95, 0.801), "within noise"),
-    ((0.95, 0.80), (0.95, 0.90), "does not reproduce"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "ours, alt, verdict",
+    [
+        ((0.95, 0.90), (0.95, 0.80), "reproduces"),
+        ((0.95, 0.80), (0.95, 0.801), "within noise"),
+        ((0.95, 0.80), (0.95, 0.90), "does not reproduce"),
+    ],
+)
 def test_accuracy_verdicts(ours, alt, verdict):
-    r = ab._accuracy_result("x", "claim", "paper", _arm("a", *ours), _arm("b", *alt), ab.SMALL, "setup",
-                            why_noise="noise", why_opposite="opposite")  # fmt: skip
+    r = ab._accuracy_result(
+        "x",
+        "claim",
+        "paper",
+        _arm("a", *ours),
+        _arm("b", *alt),
+        ab.SMALL,
+        "setup",
+        why_noise="noise",
+        why_opposite="opposite",
+    )
     assert r.verdict == verdict
     assert r.why == {"reproduces": "", "within noise": "noise", "does not reproduce": "opposite"}[verdict]
 
 
-@pytest.mark.parametrize("ours, alt, verdict, why", [
-    ((0.95, 0.92), (1.00, 0.85), "reproduces", ""),  # gap 15 → 3 pp, test accuracy up 7 pp
-    ((0.90, 0.85), (1.00, 0.85), "partly", "partly"),  # gap 15 → 5 pp, same test accuracy
-    ((0.80, 0.75), (1.00, 0.85), "does not reproduce", "slow"),  # gap shrinks but test accuracy falls 10 pp
-    ((0.84, 0.80), (0.90, 0.85), "does not reproduce", "slow"),  # test accuracy falls 5 pp, gap about equal
-    ((1.00, 0.85), (1.00, 0.851), "within noise", "none"),
-    ((1.00, 0.84), (0.90, 0.85), "does not reproduce", "none"),  # the gap grows, test accuracy within noise
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "ours, alt, verdict, why",
+    [
+        ((0.95, 0.92), (1.00, 0.85), "reproduces", ""),  # gap 15 → 3 pp, test accuracy up 7 pp
+        ((0.90, 0.85), (1.00, 0.85), "partly", "partly"),  # gap 15 → 5 pp, same test accuracy
+        ((0.80, 0.75), (1.00, 0.85), "does not reproduce", "slow"),  # gap shrinks but test accuracy falls 10 pp
+        ((0.84, 0.80), (0.90, 0.85), "does not reproduce", "slow"),  # test accuracy falls 5 pp, gap about equal
+        ((1.00, 0.85), (1.00, 0.851), "within noise", "none"),
+        ((1.00, 0.84), (0.90, 0.85), "does not reproduce", "none"),  # the gap grows, test accuracy within noise
+    ],
+)
 def test_overfitting_verdicts(ours, alt, verdict, why):
-    r = ab._overfitting_result("x", "claim", "paper", _arm("a", *ours), _arm("b", *alt), ab.SMALL, "setup",
-                               why_slow="slow", why_none="none", why_partly="partly")  # fmt: skip
+    r = ab._overfitting_result(
+        "x",
+        "claim",
+        "paper",
+        _arm("a", *ours),
+        _arm("b", *alt),
+        ab.SMALL,
+        "setup",
+        why_slow="slow",
+        why_none="none",
+        why_partly="partly",
+    )
     assert r.verdict == verdict and r.why == why
     assert r.numbers["gap_shrink"] == pytest.approx((alt[0] - alt[1]) - (ours[0] - ours[1]))
     assert r.numbers["test_change"] == pytest.approx(ours[1] - alt[1])
@@ -157,8 +181,17 @@ def test_overfitting_verdicts(ours, alt, verdict, why):
 
 @pytest.mark.parametrize("ours_err, alt_err", [(0.2475, 0.2525), (0.1, 0.1049), (0.3, 0.25), (0.12345, 0.12355)])
 def test_printed_error_change_is_the_difference_of_the_printed_errors(ours_err, alt_err):
-    r = ab._accuracy_result("x", "claim", "paper", _arm("a", 1.0, 1 - ours_err), _arm("b", 1.0, 1 - alt_err),
-                            ab.SMALL, "setup", why_noise="noise", why_opposite="opposite")  # fmt: skip
+    r = ab._accuracy_result(
+        "x",
+        "claim",
+        "paper",
+        _arm("a", 1.0, 1 - ours_err),
+        _arm("b", 1.0, 1 - alt_err),
+        ab.SMALL,
+        "setup",
+        why_noise="noise",
+        why_opposite="opposite",
+    )
     before, after, change = (float(v) for v in re.findall(r"([-+]?\d+\.\d)(?:%| pp)", r.measured)[:3])
     assert change == pytest.approx(after - before, abs=1e-9), r.measured
 

@@ -39,7 +39,9 @@ def test_train_alexnet_fashion_on_cpu(tiny_run):
 
 
 def test_recipe_model_and_fit_are_the_run():
-    """The two functions chapter 06 shows on the page are what train_alexnet_fashion runs: same weights, same history."""
+    """The two functions chapter 06 shows on the page are what train_alexnet_fashion runs.
+
+    Same weights, same history."""
     r = at.CPU_RECIPE.resolved("cpu")
     r = type(r)(**{**r.__dict__, "n_train": 64, "n_test": 32, "batch_size": 32})
     torch.set_num_threads(1)
@@ -89,8 +91,21 @@ def _script():
 def test_benchmark_script_code_path_on_cpu(tmp_path, capsys):
     script = _script()
     out = tmp_path / "alexnet_fashion_cpu.json"
-    argv = ["--device", "cpu", "--input-size", "67", "--epochs", "1", "--subset", "64", "32", "--batch-size", "32",
-            "--out", str(out)]  # fmt: skip
+    argv = [
+        "--device",
+        "cpu",
+        "--input-size",
+        "67",
+        "--epochs",
+        "1",
+        "--subset",
+        "64",
+        "32",
+        "--batch-size",
+        "32",
+        "--out",
+        str(out),
+    ]
     assert script.main(argv) == 0
     printed = capsys.readouterr().out
     assert "targets:" in printed and "record written" in printed

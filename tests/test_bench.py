@@ -3,6 +3,7 @@ independent cross-check, and the command line's refusals.
 
 On a CPU with tiny configurations; no timed assertions (speed claims belong to the benchmark's own records).
 """
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,18 @@ def test_tiny_run_is_well_formed(tiny):
     assert {(c["net"], c["task"]) for c in ok} == {(n, t) for n in ("lenet5", "alexnet") for t in ("train", "infer")}
     assert all(c["mode"] == "fp32" for c in ok)
     for c in ok:
-        for key in ("ms", "ms_min", "ms_max", "ms_q1", "ms_q3", "images_per_s", "tflops", "first_call_s",
-                    "pct_peak", "peak_tflops"):
+        for key in (
+            "ms",
+            "ms_min",
+            "ms_max",
+            "ms_q1",
+            "ms_q3",
+            "images_per_s",
+            "tflops",
+            "first_call_s",
+            "pct_peak",
+            "peak_tflops",
+        ):
             assert isinstance(c[key], float) and math.isfinite(c[key]) and c[key] > 0, key
         assert c["ms_min"] <= c["ms_q1"] <= c["ms"] <= c["ms_q3"] <= c["ms_max"]
         assert len(c["samples_ms"]) == 5 and c["reps"] >= 1
@@ -67,11 +78,13 @@ def test_the_thread_count_is_set_for_the_run_and_restored():
     before = torch.get_num_threads()
     torch.set_num_threads(3)  # a distinctive value, not the machine's default
     try:
-        r = bench.run_benchmark("tiny", device="cpu", verbose=False, cpu_threads=1, nets=("lenet5",),
-                                tasks=("infer",), modes=("fp32",))
+        r = bench.run_benchmark(
+            "tiny", device="cpu", verbose=False, cpu_threads=1, nets=("lenet5",), tasks=("infer",), modes=("fp32",)
+        )
         assert r.env["cpu_threads"] == 1 and torch.get_num_threads() == 3
-        rows = bench.cross_check([("lenet5", "infer", "fp32", 4)], "cpu", min_s=0.001, rounds=1, threads=1,
-                                 log=lambda s: None)
+        rows = bench.cross_check(
+            [("lenet5", "infer", "fp32", 4)], "cpu", min_s=0.001, rounds=1, threads=1, log=lambda s: None
+        )
         assert rows[0]["status"] == "ok" and torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)
@@ -80,13 +93,22 @@ def test_the_thread_count_is_set_for_the_run_and_restored():
 def test_an_unwritable_out_is_refused_before_any_work(tmp_path):
     (tmp_path / "results.txt").write_text("")
     with pytest.raises(ValueError, match="results.txt is a file, not a folder or a .json path"):
-        bench.run_benchmark("tiny", device="cpu", verbose=False, out=tmp_path / "results.txt",
-                            budget_s=1e-9)  # would end at once, but is not started
+        bench.run_benchmark(
+            "tiny", device="cpu", verbose=False, out=tmp_path / "results.txt", budget_s=1e-9
+        )  # would end at once, but is not started
 
 
 def test_pinning_malloc_can_be_left_off():
-    result = bench.run_benchmark("tiny", device="cpu", verbose=False, cpu_threads=1, pin_malloc=False,
-                                 nets=("lenet5",), tasks=("infer",), modes=("fp32",))
+    result = bench.run_benchmark(
+        "tiny",
+        device="cpu",
+        verbose=False,
+        cpu_threads=1,
+        pin_malloc=False,
+        nets=("lenet5",),
+        tasks=("infer",),
+        modes=("fp32",),
+    )
     assert result.env["malloc_pinned"] is False and result.complete
 
 
@@ -120,16 +142,25 @@ def test_modes_unavailable_on_cpu_are_skipped_with_a_reason(tiny):
 
 
 def test_forced_bf16_channels_last_runs_on_cpu():
-    r = bench.run_benchmark("tiny", device="cpu", verbose=False, nets=("lenet5",), tasks=("infer",),
-                            modes=("bf16-cl",), force_modes=True, cpu_threads=1)
+    r = bench.run_benchmark(
+        "tiny",
+        device="cpu",
+        verbose=False,
+        nets=("lenet5",),
+        tasks=("infer",),
+        modes=("bf16-cl",),
+        force_modes=True,
+        cpu_threads=1,
+    )
     (case,) = r.cases
     assert case["status"] == "ok" and case["peak_precision"] == "bf16"
     assert r.peaks["bf16"]["status"] == "ok"
 
 
 def test_budget_skips_remaining_cases_with_a_reason():
-    r = bench.run_benchmark("tiny", device="cpu", verbose=False, nets=("lenet5",), modes=("fp32",),
-                            budget_s=1e-9, cpu_threads=1)
+    r = bench.run_benchmark(
+        "tiny", device="cpu", verbose=False, nets=("lenet5",), modes=("fp32",), budget_s=1e-9, cpu_threads=1
+    )
     assert r.complete and not r.ok()
     assert all(c["status"] == "skipped" and "time budget" in c["reason"] for c in r.cases)
 
@@ -279,7 +310,7 @@ def test_presets_are_consistent(name):
     cfg = bench.preset(name)
     cases = cfg.cases()
     assert len(cases) == len(set(cases))
-    assert list(cases[:len(cfg.first)]) == list(cfg.first), "every 'first' case exists and runs first"
+    assert list(cases[: len(cfg.first)]) == list(cfg.first), "every 'first' case exists and runs first"
     compiled = [i for i, c in enumerate(cases) if bench.MODES[c[3]].compile and c not in cfg.first]
     eager = [i for i, c in enumerate(cases) if not bench.MODES[c[3]].compile and c not in cfg.first]
     assert not compiled or not eager or min(compiled) > max(eager)
@@ -312,8 +343,28 @@ def test_unknown_names_are_refused():
 def test_cli(tmp_path, capsys):
     assert bench.main(["--list"]) == 0
     assert "preset gpu-record" in capsys.readouterr().out
-    assert bench.main(["--preset", "tiny", "--device", "cpu", "--nets", "lenet5", "--tasks", "infer",
-                       "--modes", "fp32,tf32", "--threads", "1", "-q", "--out", str(tmp_path / "r.json")]) == 0
+    assert (
+        bench.main(
+            [
+                "--preset",
+                "tiny",
+                "--device",
+                "cpu",
+                "--nets",
+                "lenet5",
+                "--tasks",
+                "infer",
+                "--modes",
+                "fp32,tf32",
+                "--threads",
+                "1",
+                "-q",
+                "--out",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "lenet5  infer  fp32" in out and "wrote" in out
     rec = records.load(tmp_path / "r.json", "timing")
@@ -360,8 +411,10 @@ def test_cli_refuses_a_bad_value_before_any_work(argv, message, capsys, monkeypa
 
 def test_cli_refuses_cuda_without_a_gpu_and_unwritable_outputs(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(bench, "run_benchmark", lambda *a, **k: pytest.fail("work started"))
-    cases = [(["--out", str(_read_only_dir(tmp_path))], "--out: ", "is read-only"),
-             (["--device", "cpu", "--out", str(records.RECORDS_DIR)], "--out: ", "holds GPU records")]
+    cases = [
+        (["--out", str(_read_only_dir(tmp_path))], "--out: ", "is read-only"),
+        (["--device", "cpu", "--out", str(records.RECORDS_DIR)], "--out: ", "holds GPU records"),
+    ]
     if not torch.cuda.is_available():
         cases.append((["--device", "cuda"], "--device: cuda asked for", "no CUDA GPU"))
     (tmp_path / "file").write_text("")
@@ -375,8 +428,7 @@ def test_cli_refuses_cuda_without_a_gpu_and_unwritable_outputs(tmp_path, capsys,
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_gpu_path_runs():
-    r = bench.run_benchmark("tiny", device="cuda", verbose=False, modes=("fp32", "tf32", "bf16-cl"),
-                            peak_n=1024)
+    r = bench.run_benchmark("tiny", device="cuda", verbose=False, modes=("fp32", "tf32", "bf16-cl"), peak_n=1024)
     assert all(c["status"] == "ok" for c in r.cases)
     assert all(c["peak_mem_mb"] > 0 for c in r.cases)
     assert r.env["device_type"] == "cuda" and r.env["cuda"]
@@ -407,8 +459,14 @@ def test_cross_check_prints_a_row_per_case_and_reports_progress():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        rows = bench.cross_check([("lenet5", "infer", "fp32", 4), ("lenet5", "infer", "tf32", 4)], "cpu",
-                                       min_s=0.001, rounds=1, log=lines.append, on_row=lambda r: seen.append(len(r)))
+        rows = bench.cross_check(
+            [("lenet5", "infer", "fp32", 4), ("lenet5", "infer", "tf32", 4)],
+            "cpu",
+            min_s=0.001,
+            rounds=1,
+            log=lines.append,
+            on_row=lambda r: seen.append(len(r)),
+        )
     finally:
         torch.set_num_threads(threads)
     assert seen == [1, 2] and [r["status"] for r in rows] == ["ok", "skipped"]
@@ -450,8 +508,17 @@ def test_pin_malloc_works_on_glibc():
 
 
 def test_cross_check_record_round_trip(tmp_path):
-    rows = [{"case": ["lenet5", "infer", "fp32", 8], "status": "ok", "harness_ms": 1.0, "timer_ms": 1.02,
-             "loop_ms": 0.97, "vs_timer_pct": -1.96, "vs_loop_pct": 3.09}]
+    rows = [
+        {
+            "case": ["lenet5", "infer", "fp32", 8],
+            "status": "ok",
+            "harness_ms": 1.0,
+            "timer_ms": 1.02,
+            "loop_ms": 0.97,
+            "vs_timer_pct": -1.96,
+            "vs_loop_pct": 3.09,
+        }
+    ]
     record = bench.check_record(rows, "cpu", rounds=3, threads=1, command="python benchmarks/check_harness.py")
     assert record.payload["largest_deviation_pct"] == pytest.approx(3.09) and record.payload["threads"] == 1
     back = records.load(record.save(tmp_path / "check.json"), "harness_check")

@@ -1,4 +1,5 @@
 """The blog's networks fail the way the chapters say they do, and the fixes work."""
+
 from __future__ import annotations
 
 import math

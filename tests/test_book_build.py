@@ -1,4 +1,5 @@
 """The book's configuration: _config.yml and _toc.yml (fast; the build itself runs in test_browser.py)."""
+
 from __future__ import annotations
 
 import re
@@ -6,10 +7,18 @@ import re
 from conftest import REPO, is_notebook, read_yaml, toc_pages
 
 PARTS = {
-    "LeNet5": ["book/01_conv_arithmetic", "book/02_lenet5_architecture", "book/03_lenet5_training",
-               "book/lenet5_inside"],
-    "AlexNet": ["book/04_alexnet_architecture", "book/05_alexnet_ingredients", "book/06_alexnet_training",
-                "book/07_alexnet_two_devices"],
+    "LeNet5": [
+        "book/01_conv_arithmetic",
+        "book/02_lenet5_architecture",
+        "book/03_lenet5_training",
+        "book/lenet5_inside",
+    ],
+    "AlexNet": [
+        "book/04_alexnet_architecture",
+        "book/05_alexnet_ingredients",
+        "book/06_alexnet_training",
+        "book/07_alexnet_two_devices",
+    ],
     "Both networks": ["book/08_gpu_timing", "book/explorer"],
 }
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"

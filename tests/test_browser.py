@@ -8,6 +8,7 @@ reacts to its sliders. A screenshot of each page goes to ``artifacts/screenshots
 Run:  pytest -m browser            (builds the book once: jupyter-book build . -W -n --keep-going --all)
       CLASSICNETS_BOOK_BUILT=1 pytest -m browser     (trusts a fresh _build/html)
 """
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import List
 
 import pytest
-
 from conftest import ARTIFACTS, JS_RESULTS, REPO, compare_results, read_yaml, toc_pages
 
 pytestmark = pytest.mark.browser
@@ -104,6 +104,7 @@ def expected_colab_url(page: str) -> str:
 
 # --------------------------------------------------------------------------- every page
 
+
 def test_book_builds_without_warnings(built_book):
     """The session fixture ran jupyter-book build -W -n --keep-going and found no warning."""
     assert (built_book / "index.html").exists()
@@ -186,8 +187,9 @@ def executed_outputs(built_book: Path, page: str):
 def test_widget_page_shows_its_picture(visit, notebook_page, built_book):
     """A widget's _repr_mimebundle_ puts a PNG of its default picture next to the widget view;
     the book shows that picture (Jupyter and Colab show the live widget)."""
-    views = [(i, out["data"]) for i, out in executed_outputs(built_book, notebook_page)
-             if WIDGET_VIEW in out.get("data", {})]
+    views = [
+        (i, out["data"]) for i, out in executed_outputs(built_book, notebook_page) if WIDGET_VIEW in out.get("data", {})
+    ]
     # tqdm.auto progress bars are widgets too: live in Jupyter/Colab, invisible in the static book,
     # where fit() prints a line per epoch instead; they are not pictures to show
     is_bar = [bool(TQDM_METER.search(str(data.get("text/plain", "")))) for _, data in views]
@@ -221,6 +223,7 @@ def test_search_finds_the_networks(visit):
 
 
 # --------------------------------------------------------------------------- the explorer
+
 
 def test_explorer_matches_python(visit, explorer_cases):
     """≥ 500 random edits (possible and impossible) of both networks: same numbers, same messages."""
@@ -273,10 +276,10 @@ def test_explorer_slider_redraws(visit):
 @pytest.mark.parametrize(
     "key, layer, field, value",
     [
-        ("lenet5/blog", "conv2", "kernel", 17),     # kernel larger than its input
-        ("lenet5/paper", "input", "size", 28),      # MNIST-sized images break C5
-        ("alexnet/blog", "pool1", "padding", 2),    # pooling padding over half the kernel
-        ("alexnet/paper", "conv3", "stride", 0),    # a zero stride
+        ("lenet5/blog", "conv2", "kernel", 17),  # kernel larger than its input
+        ("lenet5/paper", "input", "size", 28),  # MNIST-sized images break C5
+        ("alexnet/blog", "pool1", "padding", 2),  # pooling padding over half the kernel
+        ("alexnet/paper", "conv3", "stride", 0),  # a zero stride
     ],
 )
 def test_explorer_shows_impossible_setting(visit, key, layer, field, value):

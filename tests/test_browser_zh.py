@@ -8,6 +8,7 @@ Chinese and it still agrees with Python. Screenshots go to ``artifacts/screensho
 Run:  pytest tests/test_browser_zh.py     (builds both editions once: python book/build.py --all)
       CLASSICNETS_BOOK_BUILT=1 pytest tests/test_browser_zh.py     (trusts a fresh _build/html)
 """
+
 from __future__ import annotations
 
 import re
@@ -16,7 +17,6 @@ from typing import List
 
 import pytest
 import yaml
-
 from conftest import JS_RESULTS, REPO, compare_results, read_yaml, toc_pages
 from test_browser import SHOTS, Visit
 
@@ -96,6 +96,7 @@ def test_zh_formulas_are_typeset_offline(visit, built_book):
 
 # --------------------------------------------------------------------------- the language switch
 
+
 def follow_switch(v: Visit, book_url: str) -> str:
     """Click the page's language switch; return the path it led to (relative to the site)."""
     link = v.page.locator("a.language-switch")
@@ -142,6 +143,7 @@ def test_zh_colab_button_opens_the_zh_notebook(visit, page):
 
 # --------------------------------------------------------------------------- search
 
+
 @pytest.mark.parametrize("query, chapter", [("卷积", "01_conv_arithmetic"), ("感受野", "01_conv_arithmetic")])
 def test_chinese_search_finds_the_chapter(visit, query, chapter):
     v = visit(f"zh/search.html?q={query}")
@@ -152,6 +154,7 @@ def test_chinese_search_finds_the_chapter(visit, query, chapter):
 
 
 # --------------------------------------------------------------------------- the explorer
+
 
 def test_zh_explorer_is_chinese_and_redraws(visit):
     from classicnets.arithmetic import trace

@@ -11,6 +11,7 @@ environment's Python, the bootstrap cell installing classicnets from this checko
 (``CLASSICNETS_SOURCE``). Pick the notebook with ``CLASSICNETS_COLAB_NOTEBOOK=book/<name>.ipynb``
 (default: book/01_conv_arithmetic.ipynb, or book/explorer.ipynb until that chapter exists).
 """
+
 from __future__ import annotations
 
 import json
@@ -23,10 +24,11 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ARTIFACTS, REPO, read_yaml
 
-NOTEBOOKS = sorted((REPO / "book").glob("*.ipynb")) + sorted((REPO / "book" / "zh").glob("*.ipynb"))  # zh: the Chinese edition
+NOTEBOOKS = sorted((REPO / "book").glob("*.ipynb")) + sorted(
+    (REPO / "book" / "zh").glob("*.ipynb")
+)  # zh: the Chinese edition
 # What Colab preinstalls that classicnets needs (pinned to this machine's wheels), and its kernel machinery.
 COLAB_PACKAGES = ["torch==2.14.1", "torchvision==0.29.1", "numpy", "matplotlib", "ipywidgets", "tqdm"]
 KERNEL_PACKAGES = ["ipykernel", "nbclient"]
@@ -51,6 +53,7 @@ def source(cell) -> str:
 
 # --------------------------------------------------------------------------- fast
 
+
 def test_bootstrap_cell_installs_from_the_repository_url():
     cell = bootstrap_cell()
     urls = re.findall(r"git\+(https://[^\"'\s]+)", cell)
@@ -69,7 +72,8 @@ def test_notebook_starts_with_the_bootstrap_cell(path):
     )
     # Colab plumbing, not part of the chapter: the rendered book leaves it out (it still runs)
     assert "remove-cell" in cells[0].get("metadata", {}).get("tags", []), (
-        f"{path.name}: tag the bootstrap cell remove-cell (docs/CONTRIBUTING.md)")
+        f"{path.name}: tag the bootstrap cell remove-cell (docs/CONTRIBUTING.md)"
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -92,6 +96,7 @@ def test_pages_name_the_repository_by_its_one_url():
 
 
 # --------------------------------------------------------------------------- slow: a Colab-like run
+
 
 def _colab_notebook() -> Path:
     chosen = os.environ.get("CLASSICNETS_COLAB_NOTEBOOK")
@@ -127,8 +132,9 @@ def venv(tmp_path: Path):
     if path.exists():
         doomed = path.with_name("venv-deleting")
         path.rename(doomed)
-        subprocess.Popen(["rm", "-rf", str(doomed)], start_new_session=True,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.Popen(
+            ["rm", "-rf", str(doomed)], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
 
 
 @pytest.mark.slow
@@ -143,8 +149,12 @@ def test_notebook_runs_alone_in_a_colab_like_environment(notebook: Path, tmp_pat
 
     # 1. a fresh virtual environment with only what Colab preinstalls (pip's cache is reused)
     _run([sys.executable, "-m", "venv", str(venv)], env, tmp_path)
-    _run([str(python), "-m", "pip", "install", "-q", "--no-compile", *COLAB_PACKAGES, *KERNEL_PACKAGES],
-         env, tmp_path, timeout=900)
+    _run(
+        [str(python), "-m", "pip", "install", "-q", "--no-compile", *COLAB_PACKAGES, *KERNEL_PACKAGES],
+        env,
+        tmp_path,
+        timeout=900,
+    )
     times["venv"] = time.monotonic() - start
     missing = "import importlib.util as u; print([m for m in ('classicnets', 'torchinfo') if u.find_spec(m)])"
     assert _run([str(python), "-c", missing], env, tmp_path).strip() == "[]", "the environment is not bare"
@@ -156,10 +166,15 @@ def test_notebook_runs_alone_in_a_colab_like_environment(notebook: Path, tmp_pat
     shutil.copy(notebook, copy)
     kernels = tmp_path / "jupyter" / "kernels" / "colab"
     kernels.mkdir(parents=True)
-    (kernels / "kernel.json").write_text(json.dumps({
-        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Colab-like", "language": "python",
-    }))
+    (kernels / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Colab-like",
+                "language": "python",
+            }
+        )
+    )
     run_env = dict(env, JUPYTER_PATH=str(tmp_path / "jupyter"), CLASSICNETS_SOURCE=str(REPO), MPLBACKEND="Agg")
     leftovers = [p for p in (REPO / "build", REPO / "classicnets.egg-info") if not p.exists()]
     t0 = time.monotonic()

@@ -4,6 +4,7 @@ References: the 2012 paper's map sizes (Krizhevsky et al. 2012, Fig. 2 / §3.2 �
 9,216 values before fc1, 4,096 before fc2 and fc3), PyTorch's own parameter counts, and the ring all-reduce's
 2(N−1)/N. The measured bytes of a real two-rank run are compared in test_distributed.py.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,7 +19,7 @@ from classicnets.cost import (
     cost_breakdown,
     parallel_traffic,
     split_traffic,
-    stored_values,  # fmt: skip
+    stored_values,
     traffic_table,
     training_memory,
     two_gpu_split,
@@ -51,8 +52,10 @@ def test_split_memory_is_half_the_network_plus_what_crosses():
     stored = stored_values(trace(spec))
     received = sum(v for k, v in s.kept_per_image.items() if "other rank" in k)
     assert received == 21_632 + 4_608 + 2_048 + 2_048
-    assert sum(s.kept_per_image.values()) == stored["input"] + sum(
-        v // 2 for k, v in stored.items() if k != "input") + received  # fmt: skip
+    assert (
+        sum(s.kept_per_image.values())
+        == stored["input"] + sum(v // 2 for k, v in stored.items() if k != "input") + received
+    )
     # one rank trains in far less than the 3 GB of a GTX 580, and in less than one GPU alone would need
     assert s.training_bytes(128) < training_memory(spec, 128).total_bytes
     assert s.training_bytes(128) < GTX580_BYTES

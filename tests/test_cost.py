@@ -1,4 +1,5 @@
 """classicnets.cost: where AlexNet's parameters and compute live, its training memory, the two-GPU split."""
+
 from __future__ import annotations
 
 import math
@@ -12,8 +13,12 @@ import pytest  # noqa: E402
 
 from classicnets.arithmetic import trace  # noqa: E402
 from classicnets.cost import (  # noqa: E402
-    GTX580_BYTES, cost_breakdown, stored_values, training_memory, two_gpu_split,
-)  # fmt: skip
+    GTX580_BYTES,
+    cost_breakdown,
+    stored_values,
+    training_memory,
+    two_gpu_split,
+)
 from classicnets.layers import Conv, Linear, NetSpec, Pool  # noqa: E402
 from classicnets.specs import alexnet_spec, lenet5_spec  # noqa: E402
 
@@ -77,8 +82,16 @@ def test_stored_values_counts_outputs_kept_for_backward():
     t = trace(lenet5_spec("modern"))
     lean = stored_values(t)
     # input, conv1, pool1, conv2, pool2, fc1, fc2, fc3 (activations in place, flatten is a view)
-    assert lean == {"input": 1024, "conv1": 6 * 28 * 28, "pool1": 6 * 14 * 14, "conv2": 16 * 10 * 10,
-                    "pool2": 16 * 5 * 5, "fc1": 120, "fc2": 84, "fc3": 10}  # fmt: skip
+    assert lean == {
+        "input": 1024,
+        "conv1": 6 * 28 * 28,
+        "pool1": 6 * 14 * 14,
+        "conv2": 16 * 10 * 10,
+        "pool2": 16 * 5 * 5,
+        "fc1": 120,
+        "fc2": 84,
+        "fc3": 10,
+    }
     full = stored_values(t, in_place_activations=False)
     assert set(full) - set(lean) == {"act1", "act2", "act3", "act4"}
     assert full["act1"] == 6 * 28 * 28

@@ -4,6 +4,7 @@ whole batch, the measured bytes equal the arithmetic, and a failing or stuck ran
 Each test starts real processes (spawn), so each takes seconds; the network is the chapter's AlexNet (paper,
 1×67×67 inputs, 10 classes) with fc1 and fc2 narrowed to 64 units (FC), built from the edited spec.
 """
+
 from __future__ import annotations
 
 import json
@@ -115,8 +116,21 @@ def test_torchrun_runs_the_module_and_a_failing_rank_fails_it(tmp_path):
     import subprocess
 
     def torchrun(*args):
-        command = ["torchrun", "--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port",
-                   str(free_port()), "-m", "classicnets.distributed", "hello", "--device", "cpu", *args]  # fmt: skip
+        command = [
+            "torchrun",
+            "--nproc-per-node",
+            "2",
+            "--master-addr",
+            "127.0.0.1",
+            "--master-port",
+            str(free_port()),
+            "-m",
+            "classicnets.distributed",
+            "hello",
+            "--device",
+            "cpu",
+            *args,
+        ]
         return subprocess.run(command, capture_output=True, text=True, timeout=180, env=os.environ.copy(), check=False)
 
     out = tmp_path / "hello.json"

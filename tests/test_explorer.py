@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from conftest import JS_RESULTS, REPO, compare_results
 
 from classicnets.arithmetic import ArchitectureError, trace
 from classicnets.explorer import (
@@ -33,7 +34,6 @@ from classicnets.explorer import (
     summary_rows,
 )
 from classicnets.specs import alexnet_spec, all_specs, lenet5_spec
-from conftest import JS_RESULTS, REPO, compare_results
 
 
 class _Elements(HTMLParser):

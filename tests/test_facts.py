@@ -1,5 +1,6 @@
 """classicnets.facts: every quoted number names its paper and section, and the ones the package can
 compute agree with it (the papers' numbers against classicnets.arithmetic, the layers' constants)."""
+
 from __future__ import annotations
 
 import re
@@ -65,8 +66,10 @@ def test_alexnet_widths_and_constants_of_the_paper_equal_the_package():
 def test_lrn_constants_and_the_gpu_memory():
     k, n, alpha, beta = (float(f.value) for f in figures(facts.by_name()["lrn_constants"].text))
     layer = LRN(name="norm")
-    for got in ((LRN_CONSTANTS["k"], LRN_CONSTANTS["size"], LRN_CONSTANTS["alpha"], LRN_CONSTANTS["beta"]),
-                (layer.k, layer.size, layer.alpha, layer.beta)):
+    for got in (
+        (LRN_CONSTANTS["k"], LRN_CONSTANTS["size"], LRN_CONSTANTS["alpha"], LRN_CONSTANTS["beta"]),
+        (layer.k, layer.size, layer.alpha, layer.beta),
+    ):
         assert got == (k, n, alpha, beta)
     assert GTX580_BYTES == int(value("gtx580_memory")) * 2**30
 

@@ -6,6 +6,7 @@ runs the same glue with ``--smoke`` (tiny settings, on the CPU), with the
 packages that the GPU machine's image lacks made unimportable, and checks
 that each of the files it sends back is what the repository's loaders accept.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -28,18 +29,25 @@ def smoke(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("session")
     blocker = tmp / "block"
     blocker.mkdir()
-    (blocker / "sitecustomize.py").write_text(textwrap.dedent(f"""
+    (blocker / "sitecustomize.py").write_text(
+        textwrap.dedent(f"""
         import sys
         class _Absent:
             def find_spec(self, name, path=None, target=None):
                 if name.split(".")[0] in {ABSENT_ON_GPU_MACHINE!r}:
                     raise ImportError(f"{{name}} is not installed on the GPU machine")
         sys.meta_path.insert(0, _Absent())
-    """))
+    """)
+    )
     out = tmp / "out"
     env = {**os.environ, "PYTHONPATH": str(blocker), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_session.sh"), "--smoke", str(out)],
-                          capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        ["bash", str(REPO / "benchmarks" / "gpu_session.sh"), "--smoke", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     return proc, out
 
 
@@ -56,8 +64,14 @@ def test_session_sends_back_at_most_eight_loadable_files(smoke):
     _, out = smoke
     files = sorted(p.name for p in out.iterdir())
     assert len(files) <= 8, f"the device tool returns 8 files at most: {files}"
-    assert {"env.txt", "train_alexnet.log", "check_harness.log", "bench.log",
-            "alexnet_fashion_gpu.json", "check_harness.json"} <= set(files)
+    assert {
+        "env.txt",
+        "train_alexnet.log",
+        "check_harness.log",
+        "bench.log",
+        "alexnet_fashion_gpu.json",
+        "check_harness.json",
+    } <= set(files)
     record = records.load(out / "alexnet_fashion_gpu.json", "training")
     assert record.payload["config"]["input_size"] == 67 and len(record.payload["history"]) == 1
     others = ("alexnet_fashion_gpu.json", "check_harness.json")
@@ -85,13 +99,16 @@ def _script(name):
     return module
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--rounds", "0"], "--rounds: 0 is too small"),
-    (["--threads", "-1"], "--threads: -1 is too small"),
-    (["--min-sample-ms", "-5"], "--min-sample-ms: -5 must be a finite number"),
-    (["--device", "gpu"], "--device: 'gpu' is not a device"),
-    (["--out", "{file}/r.json"], "--out: "),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--rounds", "0"], "--rounds: 0 is too small"),
+        (["--threads", "-1"], "--threads: -1 is too small"),
+        (["--min-sample-ms", "-5"], "--min-sample-ms: -5 must be a finite number"),
+        (["--device", "gpu"], "--device: 'gpu' is not a device"),
+        (["--out", "{file}/r.json"], "--out: "),
+    ],
+)
 def test_check_harness_refuses_bad_values_before_any_work(argv, message, capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(bench, "cross_check", lambda *a, **k: pytest.fail("work started"))
     (tmp_path / "file").write_text("")  # a path under a file cannot be written
@@ -101,16 +118,19 @@ def test_check_harness_refuses_bad_values_before_any_work(argv, message, capsys,
     assert stop.value.code == 2 and message in err, err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--epochs", "0"], "--epochs: 0 is too small"),
-    (["--batch-size", "-64"], "--batch-size: -64 is too small"),
-    (["--input-size", "32"], "--input-size: 32 is too small for AlexNet"),
-    (["--subset", "0", "10"], "--subset: 0 is too small"),
-    (["--lr", "0"], "--lr: 0 is not a learning rate"),
-    (["--augment", "-2"], "--augment: -2 is too small"),
-    (["--optimizer", "lbfgs"], "--optimizer: invalid choice"),
-    (["--device", "cpu", "--out", "{file}/r.json"], "--out: "),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--epochs", "0"], "--epochs: 0 is too small"),
+        (["--batch-size", "-64"], "--batch-size: -64 is too small"),
+        (["--input-size", "32"], "--input-size: 32 is too small for AlexNet"),
+        (["--subset", "0", "10"], "--subset: 0 is too small"),
+        (["--lr", "0"], "--lr: 0 is not a learning rate"),
+        (["--augment", "-2"], "--augment: -2 is too small"),
+        (["--optimizer", "lbfgs"], "--optimizer: invalid choice"),
+        (["--device", "cpu", "--out", "{file}/r.json"], "--out: "),
+    ],
+)
 def test_train_alexnet_refuses_bad_values_before_any_work(argv, message, capsys, tmp_path):
     module = _script("train_alexnet_gpu")
     module.train_alexnet_fashion = lambda *a, **k: pytest.fail("work started")

@@ -3,14 +3,16 @@
 The reference network is built here from plain ``torch.nn`` layers, without
 the arithmetic, so a wrong trace cannot hide behind the builder that uses it.
 """
+
 from __future__ import annotations
 
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from classicnets.arithmetic import ArchitectureError, trace
-from classicnets.layers import Conv, LRN, Pool
+from classicnets.layers import LRN, Conv, Pool
 from classicnets.specs import alexnet_spec, lenet5_spec
 
 
@@ -22,13 +24,21 @@ def reference_shapes(spec):
     try:
         for layer in spec.features:
             if isinstance(layer, Conv):
-                m = nn.Conv2d(c, layer.out_channels, layer.kernel, layer.stride, layer.padding,
-                              layer.dilation, layer.groups if layer.table is None else 1)
+                m = nn.Conv2d(
+                    c,
+                    layer.out_channels,
+                    layer.kernel,
+                    layer.stride,
+                    layer.padding,
+                    layer.dilation,
+                    layer.groups if layer.table is None else 1,
+                )
                 c = layer.out_channels
             elif isinstance(layer, Pool):
                 if layer.op == "max":
-                    m = nn.MaxPool2d(layer.kernel, layer.stride, layer.padding, layer.dilation,
-                                     ceil_mode=layer.ceil_mode)
+                    m = nn.MaxPool2d(
+                        layer.kernel, layer.stride, layer.padding, layer.dilation, ceil_mode=layer.ceil_mode
+                    )
                 else:
                     m = nn.AvgPool2d(layer.kernel, layer.stride, layer.padding, ceil_mode=layer.ceil_mode)
             elif isinstance(layer, LRN):
@@ -47,8 +57,12 @@ def edits(spec_fn, sizes):
     spec = spec_fn()
     names = [l.name for l in spec.features if isinstance(l, (Conv, Pool))]
     return st.builds(
-        lambda name, k, s, p, size: (spec.with_layer(name, kernel=k, stride=s, padding=p).with_input(size)),
-        st.sampled_from(names), st.integers(1, 13), st.integers(1, 5), st.integers(0, 4), st.sampled_from(sizes),
+        lambda name, k, s, p, size: spec.with_layer(name, kernel=k, stride=s, padding=p).with_input(size),
+        st.sampled_from(names),
+        st.integers(1, 13),
+        st.integers(1, 5),
+        st.integers(0, 4),
+        st.sampled_from(sizes),
     )
 
 

@@ -39,6 +39,7 @@ Figures that are right without an output or a fact are listed in :data:`ALLOWED`
 reason; an entry that no longer matches anything (a figure now printed, or gone) fails too, so
 the list stays small.
 """
+
 from __future__ import annotations
 
 import re
@@ -66,11 +67,11 @@ ALLOWED: Tuple[Allowance, ...] = ()
 # --------------------------------------------------------------------------- figures
 
 NUMBER = re.compile(
-    r"(?<![\w.,])"                                 # not inside a word, an identifier or a number
-    r"(?P<int>\d{1,3}(?:[,_]\d{3})+(?!\d)|\d+)"    # 61,706 / 61_706 / 61706
+    r"(?<![\w.,])"  # not inside a word, an identifier or a number
+    r"(?P<int>\d{1,3}(?:[,_]\d{3})+(?!\d)|\d+)"  # 61,706 / 61_706 / 61706
     r"(?:\.(?P<frac>\d+))?"
-    r"(?:[eE](?P<exp>[-+−]?\d+))?"                 # 2e-4
-    r"(?!\d)(?!\.\d)(?![,_]\d)"                     # not a version (2.14.1), not 1,23 or 1_2
+    r"(?:[eE](?P<exp>[-+−]?\d+))?"  # 2e-4
+    r"(?!\d)(?!\.\d)(?![,_]\d)"  # not a version (2.14.1), not 1,23 or 1_2
     r"(?P<pct>\s?%)?"
 )
 SCALE = re.compile(r"^(?:\s?(?P<word>thousand|million|billion|trillion|万|亿)|(?P<abbr>[kMG])(?![A-Za-z]))")
@@ -81,8 +82,9 @@ REFERENCE = re.compile(
     re.IGNORECASE,
 )
 INLINE_CODE = re.compile(r"`[^`]*`")
-APPROX = re.compile(r"(?:\b(?:about|roughly|around|nearly|almost|approximately)\s+|(?:[≈~∼]|约|大约|近)\s*)$",
-                    re.IGNORECASE)
+APPROX = re.compile(
+    r"(?:\b(?:about|roughly|around|nearly|almost|approximately)\s+|(?:[≈~∼]|约|大约|近)\s*)$", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -125,17 +127,24 @@ def figures(text: str, approx: bool = False) -> List[Figure]:
         if scale:
             power = SCALES[scale["word"] or scale["abbr"]]
             value, quantum, end = value.scaleb(power), quantum.scaleb(power), end + scale.end()
-        found.append(Figure(text[m.start():end].strip(), abs(value), quantum, bool(m["pct"]),
-                            bool(frac or m["exp"]), m.start()))
+        found.append(
+            Figure(
+                text[m.start() : end].strip(), abs(value), quantum, bool(m["pct"]), bool(frac or m["exp"]), m.start()
+            )
+        )
     return found
 
 
 def is_reference_or_year(text: str, fig: Figure) -> bool:
     """A section/table/chapter number, a version, a product name or a year: not a measurement."""
-    if REFERENCE.search(text[max(0, fig.start - 24): fig.start]):
+    if REFERENCE.search(text[max(0, fig.start - 24) : fig.start]):
         return True
-    return (not fig.decimal and not fig.percent and re.fullmatch(r"\d{4}", fig.text) is not None
-            and 1900 <= fig.value <= 2039)
+    return (
+        not fig.decimal
+        and not fig.percent
+        and re.fullmatch(r"\d{4}", fig.text) is not None
+        and 1900 <= fig.value <= 2039
+    )
 
 
 def prose_figures(text: str, exercise: bool = False) -> List[Figure]:
@@ -143,8 +152,11 @@ def prose_figures(text: str, exercise: bool = False) -> List[Figure]:
 
     Inline code (between backticks) is not prose: its digits are masked, keeping the offsets."""
     text = INLINE_CODE.sub(lambda m: re.sub(r"\d", "#", m.group()), text)
-    return [f for f in figures(text, approx=True)
-            if f.looks_measured and not is_reference_or_year(text, f) and not (exercise and f.is_integer)]
+    return [
+        f
+        for f in figures(text, approx=True)
+        if f.looks_measured and not is_reference_or_year(text, f) and not (exercise and f.is_integer)
+    ]
 
 
 #: A decimal source may carry at most this many digits beyond the figure's last one: ``0.91`` comes
@@ -193,15 +205,31 @@ def fact_texts() -> List[str]:
 
 # --------------------------------------------------------------------------- pages
 
-BLOCKS = ("p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "th", "td", "dt", "dd", "caption", "figcaption",
-          "blockquote", "div")
+BLOCKS = (
+    "p",
+    "li",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "th",
+    "td",
+    "dt",
+    "dd",
+    "caption",
+    "figcaption",
+    "blockquote",
+    "div",
+)
 LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
 EXERCISES = re.compile(r"^(?:Exercises?|练习|习题)\b")
 
 
 @dataclass
 class Page:
-    prose: List[str]     # one entry per block (paragraph, list item, heading, table cell)
+    prose: List[str]  # one entry per block (paragraph, list item, heading, table cell)
     exercises: List[str]  # the blocks of the "Exercises" section
     outputs: List[str]
     code: List[str]
@@ -343,8 +371,9 @@ def test_every_allowed_figure_is_still_on_its_page(built_book):
         items = unsourced(page, page_name, fact_texts())
         if not any(allowed(item, [(page_name, figure, words, reason)]) for item in items):
             stale.append(f"{page_name}: {figure!r} in {words!r} ({reason})")
-    assert not stale, ("ALLOWED entries that allow nothing (the figure is gone or now printed; remove them):\n"
-                       + "\n".join(stale))
+    assert not stale, (
+        "ALLOWED entries that allow nothing (the figure is gone or now printed; remove them):\n" + "\n".join(stale)
+    )
 
 
 def test_the_allow_list_gives_reasons():
@@ -427,7 +456,11 @@ def test_what_is_not_scanned():
     assert prose_figures("§3.3, section 4.2, Table 2, Figure 1, exercise 12, Python 3.9, torch 2.14.1") == []
     assert prose_figures("conv2, fp32, H100, GTX 580, ILSVRC-2012") == []
     assert [f.text for f in prose_figures("the 2048 crops, 100 epochs, 99 steps, 0.5, 7%")] == [
-        "2048", "100", "0.5", "7%"]
+        "2048",
+        "100",
+        "0.5",
+        "7%",
+    ]
 
 
 def test_report_names_page_figure_and_sentence():
@@ -444,8 +477,12 @@ def test_allow_list_lookup():
 
 
 @settings(max_examples=300, deadline=None)
-@given(x=st.decimals(min_value=0, max_value=10**7, places=6, allow_nan=False),
-       digits=st.integers(0, 3), extra=st.integers(0, MAX_EXTRA_DIGITS), commas=st.booleans())
+@given(
+    x=st.decimals(min_value=0, max_value=10**7, places=6, allow_nan=False),
+    digits=st.integers(0, 3),
+    extra=st.integers(0, MAX_EXTRA_DIGITS),
+    commas=st.booleans(),
+)
 def test_a_figure_rounded_from_an_output_matches_it_and_one_step_off_does_not(x, digits, extra, commas):
     source = f"{x:.{digits + extra}f}"
     step = Decimal(1).scaleb(-digits)

@@ -12,28 +12,65 @@ import pytest
 from classicnets import records
 from classicnets.records import BenchResult, Record, RecordError, load, load_all, load_timing
 
-ENV = {"device_type": "cuda", "device_name": "NVIDIA H200", "torch": "2.11.0", "cuda": "13.0",
-       "date": "2026-11-28T10:00:00+00:00"}
+ENV = {
+    "device_type": "cuda",
+    "device_name": "NVIDIA H200",
+    "torch": "2.11.0",
+    "cuda": "13.0",
+    "date": "2026-11-28T10:00:00+00:00",
+}
 
 
 def _fake(device="NVIDIA H200", device_type="cuda", cases=(), date="2026-11-28T10:00:00+00:00"):
     def case(net, task, mode, batch, ms):
         flops = {"lenet5": 2 * 416_520, "alexnet": 2 * 1_135_256_096}[net] * batch * (3 if task == "train" else 1)
-        return {"net": net, "task": task, "mode": mode, "batch": batch, "status": "ok", "ms": ms, "ms_min": ms,
-                "ms_max": ms, "images_per_s": batch / ms * 1e3, "flops_per_batch": flops, "tflops": flops / ms / 1e9}
+        return {
+            "net": net,
+            "task": task,
+            "mode": mode,
+            "batch": batch,
+            "status": "ok",
+            "ms": ms,
+            "ms_min": ms,
+            "ms_max": ms,
+            "images_per_s": batch / ms * 1e3,
+            "flops_per_batch": flops,
+            "tflops": flops / ms / 1e9,
+        }
 
     env = {**ENV, "device_type": device_type, "device_name": device, "date": date}
-    return BenchResult(preset="gpu-record", env=env,
-                       peaks={"bf16": {"status": "ok", "tflops": 700.0, "n": 8192}},
-                       cases=[case(*c) for c in cases], source="live")
+    return BenchResult(
+        preset="gpu-record",
+        env=env,
+        peaks={"bf16": {"status": "ok", "tflops": 700.0, "n": 8192}},
+        cases=[case(*c) for c in cases],
+        source="live",
+    )
 
 
 def _training(device_type="cpu"):
-    history = [{"epoch": 1, "train_loss": 0.6, "train_acc": 0.78, "test_acc": 0.86, "seconds": 10.0,
-                "images_per_s": 300.0, "eval_seconds": 1.0, "lr": 1e-4}]
-    payload = {"device": "CPU: test", "device_type": device_type, "torch": "2.14", "cuda": None,
-               "config": {"input_size": 67, "epochs": 1, "batch_size": 64, "n_train": 512}, "history": history,
-               "test_acc": 0.86, "seconds": 11.0}
+    history = [
+        {
+            "epoch": 1,
+            "train_loss": 0.6,
+            "train_acc": 0.78,
+            "test_acc": 0.86,
+            "seconds": 10.0,
+            "images_per_s": 300.0,
+            "eval_seconds": 1.0,
+            "lr": 1e-4,
+        }
+    ]
+    payload = {
+        "device": "CPU: test",
+        "device_type": device_type,
+        "torch": "2.14",
+        "cuda": None,
+        "config": {"input_size": 67, "epochs": 1, "batch_size": 64, "n_train": 512},
+        "history": history,
+        "test_acc": 0.86,
+        "seconds": 11.0,
+    }
     env = {**ENV, "device_type": device_type, "device_name": "NVIDIA H100" if device_type == "cuda" else "CPU: test"}
     return Record("training", payload, env, "python benchmarks/train_alexnet_gpu.py --device cpu")
 
@@ -114,7 +151,12 @@ def test_every_kind_round_trips_through_one_envelope(tmp_path):
         assert data["schema"] == f"classicnets.{rec.kind}" and data["version"] == records.VERSION
         back = load(path, rec.kind)
         assert (back.kind, back.payload, back.env, back.command, back.date) == (
-            rec.kind, json.loads(json.dumps(rec.payload)), rec.env, rec.command, ENV["date"])
+            rec.kind,
+            json.loads(json.dumps(rec.payload)),
+            rec.env,
+            rec.command,
+            ENV["date"],
+        )
         assert back.path == str(path)
     with pytest.raises(RecordError, match="a timing record, not a training record"):
         load(tmp_path / "timing.json", "training")
@@ -134,17 +176,22 @@ def test_loader_keeps_gpu_records_only_unless_asked(tmp_path):
     assert load_timing(tmp_path / "missing") == []
 
 
-@pytest.mark.parametrize("mangle, message", [
-    (lambda d: "{not json", "not valid JSON"),
-    (lambda d: {k: v for k, v in d.items() if k != "env"}, "lacks env"),
-    (lambda d: {**d, "env": {**d["env"], "date": ""}}, "env lacks date"),
-    (lambda d: {**d, "schema": "other/9"}, "schema"),
-    (lambda d: {**d, "version": 1}, "version 1"),
-    (lambda d: {**d, "payload": {**d["payload"], "cases": [{**d["payload"]["cases"][0], "ms": -1.0}]}},
-     "must be positive"),
-    (lambda d: {**d, "payload": {**d["payload"], "cases": [{"net": "lenet5"}]}}, "lacks"),
-    (lambda d: [d], "a JSON object"),
-])
+@pytest.mark.parametrize(
+    "mangle, message",
+    [
+        (lambda d: "{not json", "not valid JSON"),
+        (lambda d: {k: v for k, v in d.items() if k != "env"}, "lacks env"),
+        (lambda d: {**d, "env": {**d["env"], "date": ""}}, "env lacks date"),
+        (lambda d: {**d, "schema": "other/9"}, "schema"),
+        (lambda d: {**d, "version": 1}, "version 1"),
+        (
+            lambda d: {**d, "payload": {**d["payload"], "cases": [{**d["payload"]["cases"][0], "ms": -1.0}]}},
+            "must be positive",
+        ),
+        (lambda d: {**d, "payload": {**d["payload"], "cases": [{"net": "lenet5"}]}}, "lacks"),
+        (lambda d: [d], "a JSON object"),
+    ],
+)
 def test_loader_rejects_a_malformed_record_naming_the_file(tmp_path, mangle, message):
     data = mangle(_fake(cases=[("lenet5", "train", "fp32", 256, 2.0)]).to_record().to_dict())
     path = tmp_path / "bad.json"
@@ -201,8 +248,16 @@ def test_environment_says_where_and_when():
 
 def test_table_renders_and_refuses_an_unknown_format():
     result = _fake(cases=[("lenet5", "train", "fp32", 256, 2.0)])
-    result.cases.append({"net": "alexnet", "task": "infer", "mode": "tf32", "batch": 1, "status": "skipped",
-                         "reason": "TF32 is a tensor-core format"})
+    result.cases.append(
+        {
+            "net": "alexnet",
+            "task": "infer",
+            "mode": "tf32",
+            "batch": 1,
+            "status": "skipped",
+            "reason": "TF32 is a tensor-core format",
+        }
+    )
     md = result.table()
     assert md.splitlines()[0].startswith("| net | task | mode | batch | ms/batch")
     assert "| lenet5 | train | fp32 | 256 | 2.00 |" in md and "bf16 700 TFLOP/s (n=8192)" in md
@@ -218,8 +273,14 @@ def test_plots_render_with_several_labelled_y_ticks():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rec = _fake(cases=[("lenet5", "train", "fp32", 256, 2.0), ("lenet5", "train", "fp32", 8192, 4.0),
-                       ("alexnet", "train", "bf16-cl", 512, 16.0), ("alexnet", "train", "bf16-cl", 256, 8.5)])
+    rec = _fake(
+        cases=[
+            ("lenet5", "train", "fp32", 256, 2.0),
+            ("lenet5", "train", "fp32", 8192, 4.0),
+            ("alexnet", "train", "bf16-cl", 512, 16.0),
+            ("alexnet", "train", "bf16-cl", 256, 8.5),
+        ]
+    )
     fig = records.plot_throughput([rec, _fake(device="CPU: x", device_type="cpu")])
     assert sum(len(ax.lines) for ax in fig.axes) >= 2
     fig2 = records.plot_tflops(rec)
@@ -245,8 +306,12 @@ def test_time_ratio_per_batch_and_per_image():
 
 
 def test_reference_comparison():
-    rec = _fake(cases=[("alexnet", "train", "fp32", 512, 512 / 8255 * 1e3),
-                       ("lenet5", "train", "fp32", 8192, 8192 / 2.5e6 * 1e3)])
+    rec = _fake(
+        cases=[
+            ("alexnet", "train", "fp32", 512, 512 / 8255 * 1e3),
+            ("lenet5", "train", "fp32", 8192, 8192 / 2.5e6 * 1e3),
+        ]
+    )
     rows = {(r["net"], r["batch"]): r for r in records.compare_with_reference(rec)}
     assert rows[("alexnet", 512)]["within_5pct"] and rows[("alexnet", 512)]["same_gpu"]
     assert not rows[("lenet5", 8192)]["within_5pct"]
@@ -255,13 +320,22 @@ def test_reference_comparison():
 
 
 def test_mode_speedups():
-    rec = _fake(cases=[("alexnet", "train", "fp32", 512, 62.0), ("alexnet", "train", "bf16-cl", 512, 16.5),
-                       ("lenet5", "train", "fp32", 16384, 8.0), ("lenet5", "train", "fp32", 8192, 4.0),
-                       ("lenet5", "train", "bf16-cl-compile", 8192, 2.0)])
+    rec = _fake(
+        cases=[
+            ("alexnet", "train", "fp32", 512, 62.0),
+            ("alexnet", "train", "bf16-cl", 512, 16.5),
+            ("lenet5", "train", "fp32", 16384, 8.0),
+            ("lenet5", "train", "fp32", 8192, 4.0),
+            ("lenet5", "train", "bf16-cl-compile", 8192, 2.0),
+        ]
+    )
     rows = records.mode_speedups(rec)
     assert [(r["net"], r["mode"], r["batch"]) for r in rows] == [
-        ("lenet5", "fp32", 8192), ("lenet5", "bf16-cl-compile", 8192), ("alexnet", "fp32", 512),
-        ("alexnet", "bf16-cl", 512)]  # the batch where most modes were measured
+        ("lenet5", "fp32", 8192),
+        ("lenet5", "bf16-cl-compile", 8192),
+        ("alexnet", "fp32", 512),
+        ("alexnet", "bf16-cl", 512),
+    ]  # the batch where most modes were measured
     assert rows[1]["speedup"] == pytest.approx(2.0) and rows[3]["speedup"] == pytest.approx(62.0 / 16.5)
 
 
@@ -269,9 +343,18 @@ def test_mode_speedups():
 
 
 def test_cross_check_text():
-    rows = [{"case": ["lenet5", "infer", "fp32", 8], "status": "ok", "harness_ms": 1.0, "timer_ms": 1.02,
-             "loop_ms": 0.97, "vs_timer_pct": -1.96, "vs_loop_pct": 3.09},
-            {"case": ["lenet5", "train", "tf32", 8], "status": "skipped", "reason": "TF32 is a tensor-core format"}]
+    rows = [
+        {
+            "case": ["lenet5", "infer", "fp32", 8],
+            "status": "ok",
+            "harness_ms": 1.0,
+            "timer_ms": 1.02,
+            "loop_ms": 0.97,
+            "vs_timer_pct": -1.96,
+            "vs_loop_pct": 3.09,
+        },
+        {"case": ["lenet5", "train", "tf32", 8], "status": "skipped", "reason": "TF32 is a tensor-core format"},
+    ]
     assert records.largest_deviation(rows) == pytest.approx(3.09)
     rec = Record("harness_check", {"rounds": 3, "threads": 1, "cases": rows}, {**ENV, "device_type": "cpu"})
     text = records.check_text(rec)
@@ -289,8 +372,14 @@ def test_training_record_report_table_and_plot():
     assert report[0] == records.describe_record(cpu) and len(report) == 4 + 1
     assert "targets ≥" in records.describe_record(gpu) and "targets" not in records.describe_record(cpu)
     recipe = SimpleNamespace(input_size=67, n_train=64, epochs=1)
-    run = SimpleNamespace(device="CPU: here", device_type="cpu", recipe=recipe, test_acc=0.5, seconds=3.0,
-                          history=records.record_history(cpu))
+    run = SimpleNamespace(
+        device="CPU: here",
+        device_type="cpu",
+        recipe=recipe,
+        test_acc=0.5,
+        seconds=3.0,
+        history=records.record_history(cpu),
+    )
     rows = records.comparison_table(run, gpu, None, cpu).splitlines()
     assert [line.split("|")[1].strip() for line in rows[2:]] == ["this run", "GPU record", "CPU record", "the aim"]
     assert "d2l" not in "\n".join(rows)  # no reference figure without a traceable source

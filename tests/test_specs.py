@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from classicnets.arithmetic import ArchitectureError, trace
-from classicnets.specs import all_specs, alexnet_spec, lenet5_spec, spec_for
+from classicnets.specs import alexnet_spec, all_specs, lenet5_spec, spec_for
 
 
 @pytest.mark.parametrize("make", [lenet5_spec, alexnet_spec])

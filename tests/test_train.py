@@ -28,9 +28,13 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread is
 def tiny_net(seed: int = 0, classes: int = 2, dropout: float = 0.0) -> nn.Module:
     torch.manual_seed(seed)
     return nn.Sequential(
-        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Dropout(dropout), nn.Linear(4 * 4 * 4, classes),
-    )  # fmt: skip
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Dropout(dropout),
+        nn.Linear(4 * 4 * 4, classes),
+    )
 
 
 def separable(n: int = 600, seed: int = 0):
@@ -57,13 +61,29 @@ def metrics(history: T.History):
 
 def test_fit_is_reproducible_with_the_same_seed(problem):
     runs = [
-        T.fit(tiny_net(0, dropout=0.2), problem, epochs=2, batch_size=64, seed=3, progress=False, device="cpu",
-              augment=T.random_crop_flip(pad=1))
+        T.fit(
+            tiny_net(0, dropout=0.2),
+            problem,
+            epochs=2,
+            batch_size=64,
+            seed=3,
+            progress=False,
+            device="cpu",
+            augment=T.random_crop_flip(pad=1),
+        )
         for _ in range(2)
-    ]  # fmt: skip
+    ]
     assert metrics(runs[0]) == metrics(runs[1])
-    other = T.fit(tiny_net(0, dropout=0.2), problem, epochs=2, batch_size=64, seed=4, progress=False, device="cpu",
-                  augment=T.random_crop_flip(pad=1))  # fmt: skip
+    other = T.fit(
+        tiny_net(0, dropout=0.2),
+        problem,
+        epochs=2,
+        batch_size=64,
+        seed=4,
+        progress=False,
+        device="cpu",
+        augment=T.random_crop_flip(pad=1),
+    )
     assert metrics(other) != metrics(runs[0])
 
 
@@ -128,8 +148,16 @@ def test_sgd_callable_schedule_and_two_tuple_data(problem):
     x, y, _, _ = problem
     h = T.fit(tiny_net(), (x, y), epochs=1, optimizer="sgd", progress=False, device="cpu", max_train=128)
     assert h.meta["lr"] == 0.1 and h.meta["n_train"] == 128 and h.final.test_acc is None
-    h = T.fit(tiny_net(), (x, y), epochs=2, optimizer=torch.optim.RMSprop, lr=1e-3, schedule="cosine",
-              progress=False, device="cpu")  # fmt: skip
+    h = T.fit(
+        tiny_net(),
+        (x, y),
+        epochs=2,
+        optimizer=torch.optim.RMSprop,
+        lr=1e-3,
+        schedule="cosine",
+        progress=False,
+        device="cpu",
+    )
     assert h.meta["optimizer"] == "RMSprop" and 0 < h.final.lr < 1e-4
     h = T.fit(tiny_net(), (x, y), epochs=2, lr=1e-2, schedule="onecycle", progress=False, device="cpu")
     assert h.meta["schedule"] == "onecycle" and h.final.lr < 1e-2 / 1000
@@ -238,16 +266,19 @@ def _refused(match, data, error=ValueError, **kw):
     assert model.trained_steps == 0, "the check must come before the first training step"
 
 
-@pytest.mark.parametrize("kw, match", [
-    ({"batch_size": 0}, r"fit\(batch_size=0\).*integer >= 1"),
-    ({"batch_size": -5}, r"batch_size=-5"),
-    ({"batch_size": 2.5}, r"batch_size=2.5"),
-    ({"batch_size": True}, r"batch_size=True"),
-    ({"epochs": -1}, r"fit\(epochs=-1\).*integer >= 0"),
-    ({"max_train": -3}, r"fit\(max_train=-3\)"),
-    ({"max_train": 0}, r"max_train=0"),
-    ({"eval_batch_size": 0}, r"eval_batch_size=0"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"batch_size": 0}, r"fit\(batch_size=0\).*integer >= 1"),
+        ({"batch_size": -5}, r"batch_size=-5"),
+        ({"batch_size": 2.5}, r"batch_size=2.5"),
+        ({"batch_size": True}, r"batch_size=True"),
+        ({"epochs": -1}, r"fit\(epochs=-1\).*integer >= 0"),
+        ({"max_train": -3}, r"fit\(max_train=-3\)"),
+        ({"max_train": 0}, r"max_train=0"),
+        ({"eval_batch_size": 0}, r"eval_batch_size=0"),
+    ],
+)
 def test_fit_refuses_bad_counts(problem, kw, match):
     _refused(match, problem, **kw)
 
@@ -318,8 +349,18 @@ def test_a_non_finite_loss_stops_training_at_its_step(problem):
         return loss
 
     with pytest.raises(FloatingPointError, match=r"became NaN or infinite at step (\d+)") as info:
-        T.fit(tiny_net(), problem, epochs=3, batch_size=50, optimizer="sgd", lr=1e30, progress=False, device="cpu",
-              loss_fn=recording_loss, on_step=lambda *a: calls.append(a[0]))  # fmt: skip
+        T.fit(
+            tiny_net(),
+            problem,
+            epochs=3,
+            batch_size=50,
+            optimizer="sgd",
+            lr=1e30,
+            progress=False,
+            device="cpu",
+            loss_fn=recording_loss,
+            on_step=lambda *a: calls.append(a[0]),
+        )
     step = int(re.search(r"step (\d+)", str(info.value)).group(1))
     first_bad = next(i for i, v in enumerate(losses, 1) if not math.isfinite(v))
     assert step == first_bad and len(losses) == step  # nothing trained after the bad step

@@ -6,6 +6,7 @@
 * The language switch maps pages both ways; the Pages workflow builds with the README's command.
 The built site is checked in tests/test_browser_zh.py.
 """
+
 from __future__ import annotations
 
 import copy
@@ -18,7 +19,6 @@ from typing import Dict, List
 
 import nbformat
 import pytest
-
 from conftest import REPO, read_yaml, toc_pages
 
 ZH = REPO / "book" / "zh"
@@ -26,10 +26,21 @@ ZH_NOTEBOOKS = sorted(ZH.glob("*.ipynb"))
 HAN = re.compile(r"[\u4e00-\u9fff]")
 # The terms issue 15 asks the glossary to fix (English as the glossary writes it).
 REQUIRED_TERMS = {
-    "卷积层": "convolutional layer", "卷积核": "kernel", "步幅": "stride", "填充": "padding", "池化": "pooling",
-    "特征图": "feature map", "感受野": "receptive field", "全连接层": "fully connected layer",
-    "激活函数": "activation function", "丢弃法": "dropout", "局部响应归一化": "local response normalization (LRN)",
-    "过拟合": "overfitting", "批量大小": "batch size", "学习率": "learning rate", "数据增强": "data augmentation",
+    "卷积层": "convolutional layer",
+    "卷积核": "kernel",
+    "步幅": "stride",
+    "填充": "padding",
+    "池化": "pooling",
+    "特征图": "feature map",
+    "感受野": "receptive field",
+    "全连接层": "fully connected layer",
+    "激活函数": "activation function",
+    "丢弃法": "dropout",
+    "局部响应归一化": "local response normalization (LRN)",
+    "过拟合": "overfitting",
+    "批量大小": "batch size",
+    "学习率": "learning rate",
+    "数据增强": "data augmentation",
 }
 
 
@@ -63,6 +74,7 @@ def prose(path: Path) -> str:
 
 # --------------------------------------------------------------------------- one code, two languages
 
+
 def test_every_zh_notebook_has_an_english_one():
     assert ZH_NOTEBOOKS, "book/zh/ holds no notebook"
     for path in ZH_NOTEBOOKS:
@@ -76,7 +88,8 @@ def test_code_cells_are_the_english_ones(path: Path):
     ours = [c for c in zh.cells if c.cell_type == "code"]
     theirs = [c for c in en.cells if c.cell_type == "code"]
     assert len(ours) == len(theirs), (
-        f"book/zh/{path.name}: {len(ours)} code cells, book/{path.name}: {len(theirs)} (python book/zh_sync.py)")
+        f"book/zh/{path.name}: {len(ours)} code cells, book/{path.name}: {len(theirs)} (python book/zh_sync.py)"
+    )
     for i, (a, b) in enumerate(zip(ours, theirs)):
         assert a.source == b.source, f"book/zh/{path.name}: code cell {i} differs from English (python book/zh_sync.py)"
         assert a.metadata == b.metadata, f"book/zh/{path.name}: code cell {i}'s metadata (tags) differ from English"
@@ -89,17 +102,21 @@ def test_zh_sync_finds_nothing_to_do():
 
 
 def test_zh_sync_rewrites_code_and_keeps_chinese_text():
-    en = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["remove-cell"]}),
-        nbformat.v4.new_markdown_cell("One."),
-        nbformat.v4.new_code_cell("print(x + 1)"),
-    ])
-    zh = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("x = 0"),
-        nbformat.v4.new_markdown_cell("一。"),
-        nbformat.v4.new_markdown_cell("补充说明。"),
-        nbformat.v4.new_code_cell("print(x)", outputs=[nbformat.v4.new_output("stream", text="0\n")]),
-    ])
+    en = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["remove-cell"]}),
+            nbformat.v4.new_markdown_cell("One."),
+            nbformat.v4.new_code_cell("print(x + 1)"),
+        ]
+    )
+    zh = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("x = 0"),
+            nbformat.v4.new_markdown_cell("一。"),
+            nbformat.v4.new_markdown_cell("补充说明。"),
+            nbformat.v4.new_code_cell("print(x)", outputs=[nbformat.v4.new_output("stream", text="0\n")]),
+        ]
+    )
     out = zh_sync.synced(zh, en, "demo.ipynb")
     assert [c.source for c in out.cells] == ["x = 1", "一。", "补充说明。", "print(x + 1)"]
     assert out.cells[0].metadata == {"tags": ["remove-cell"]}
@@ -110,12 +127,16 @@ def test_zh_sync_names_notebook_and_cell_when_counts_differ():
     en = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in ("a = 1", "b = 2", "c = 3")])
     zh = copy.deepcopy(en)
     del zh.cells[1]
-    with pytest.raises(zh_sync.OutOfStep, match=r"book/zh/demo\.ipynb has 2 code cells, book/demo\.ipynb has 3.*"
-                                               r"code cell index 1"):
+    with pytest.raises(
+        zh_sync.OutOfStep,
+        match=r"book/zh/demo\.ipynb has 2 code cells, book/demo\.ipynb has 3.*"
+        r"code cell index 1",
+    ):
         zh_sync.synced(zh, en, "demo.ipynb")
 
 
 # --------------------------------------------------------------------------- pages, toc, config
+
 
 def test_zh_toc_pages_exist_and_follow_the_english_order():
     toc = read_yaml("book/zh/_toc.yml")
@@ -164,6 +185,7 @@ def test_no_line_break_inside_a_chinese_sentence(path: Path):
 
 # --------------------------------------------------------------------------- glossary
 
+
 def glossary() -> List[Dict[str, str]]:
     text = (ZH / "glossary.md").read_text(encoding="utf-8")
     rows = [line for line in text.splitlines() if line.startswith("|")]
@@ -203,6 +225,7 @@ def test_page_uses_the_glossary_terms(path: Path):
 
 # --------------------------------------------------------------------------- language switch
 
+
 def switch_settings(config: str) -> Dict[str, str]:
     return read_yaml(config)["sphinx"]["config"]["language_switch"]
 
@@ -225,6 +248,7 @@ def test_switch_maps_pages_both_ways():
 
 
 # --------------------------------------------------------------------------- build command and publishing
+
 
 def readme_build_command() -> str:
     text = (REPO / "README.md").read_text(encoding="utf-8")
@@ -269,10 +293,18 @@ def test_explorer_labels_exist_in_both_languages():
     node = shutil.which("node") or shutil.which("nodejs")
     if node is None:
         pytest.skip("node is not installed (the browser tests check the Chinese explorer)")
-    script = ("const L = require(process.argv[1]).LABELS; console.log(JSON.stringify("
-              "{en: Object.keys(L.en), zh: Object.keys(L.zh), zhTable: L.zh.table.length, enTable: L.en.table.length}))")
-    out = json.loads(subprocess.run([node, "-e", script, str(REPO / "classicnets" / "assets" / "explorer.js")],
-                                    capture_output=True, text=True, check=True).stdout)
+    script = (
+        "const L = require(process.argv[1]).LABELS; console.log(JSON.stringify("
+        "{en: Object.keys(L.en), zh: Object.keys(L.zh), zhTable: L.zh.table.length, enTable: L.en.table.length}))"
+    )
+    out = json.loads(
+        subprocess.run(
+            [node, "-e", script, str(REPO / "classicnets" / "assets" / "explorer.js")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     assert out["en"] == out["zh"] and out["zhTable"] == out["enTable"]
 
 

@@ -14,6 +14,7 @@ A page with no counterpart (yet) links to the other book's home page: see :func:
 The link sits in the article header, before the theme's buttons (``templates/language-switch.html``,
 ``static/language_switch.css``).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,7 +42,9 @@ def toc_pages(toc_file: Path) -> Set[str]:
     return pages
 
 
-def counterpart(pagename: str, settings: Dict[str, str], other_pages: Set[str], other_root: str) -> str:
+def counterpart(
+    pagename: str, settings: Dict[str, str], other_pages: Set[str], other_root: str
+) -> str:
     """The other book's page name for ``pagename``.
 
     Pages without a translation (yet) go to the other book's home page (``other_root``). To make a
@@ -50,12 +53,14 @@ def counterpart(pagename: str, settings: Dict[str, str], other_pages: Set[str], 
     if pagename in SPECIAL:
         return pagename
     strip, add = settings.get("strip", ""), settings.get("add", "")
-    name = pagename[len(strip):] if strip and pagename.startswith(strip) else pagename
+    name = pagename[len(strip) :] if strip and pagename.startswith(strip) else pagename
     other = add + name
     return other if other in other_pages else other_root
 
 
-def _page_context(app: Any, pagename: str, templatename: str, context: Dict, doctree: Optional[Any]) -> None:
+def _page_context(
+    app: Any, pagename: str, templatename: str, context: Dict, doctree: Optional[Any]
+) -> None:
     settings = app.config.language_switch
     if not settings:
         return

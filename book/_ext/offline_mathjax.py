@@ -7,6 +7,7 @@ with CommonHTML output needs is copied into ``_static/mathjax/``: ``tex-chtml.js
 and the TeX extensions it loads on demand (about 2 MB). Without that package the book keeps the
 CDN and the build log says so (an info line, not a warning: ``-W`` builds still pass).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -36,7 +37,9 @@ def mathjax_source() -> Optional[Path]:
 def _configure(app: Any, config: Any) -> None:
     source = mathjax_source()
     if source is None:
-        logger.info(f"offline_mathjax: {PACKAGE} is not installed; MathJax comes from {config.mathjax_path}")
+        logger.info(
+            f"offline_mathjax: {PACKAGE} is not installed; MathJax comes from {config.mathjax_path}"
+        )
         return
     config.mathjax_path = f"{TARGET}/{ENTRY}"  # relative paths are relative to _static/
 

@@ -9,6 +9,7 @@ its rank; started plainly, it spawns ``--nproc`` ranks itself. Jobs:
     torchrun --nproc-per-node 2 -m classicnets.distributed ddp-check --out ddp.json
     python -m classicnets.distributed split-check --nproc 2
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,12 @@ def parse(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m classicnets.distributed", description=__doc__.split("\n")[0])
     p.add_argument("job", choices=sorted(JOBS))
     p.add_argument("--nproc", type=int, default=2, help="ranks to spawn when not started by torchrun (default 2)")
-    p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: one GPU per rank if there "
-                   "are enough (nccl), else the CPU (gloo)")  # fmt: skip
+    p.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default=None,
+        help="default: one GPU per rank if there are enough (nccl), else the CPU (gloo)",
+    )
     p.add_argument("--timeout", type=float, default=300.0, help="seconds before the run is stopped (default 300)")
     p.add_argument("--steps", type=int, help="ddp-check, train: optimizer steps")
     p.add_argument("--batch", type=int, help="images per step, all ranks together")

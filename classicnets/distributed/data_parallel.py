@@ -7,6 +7,7 @@ few steps; :func:`train_fashion` runs a short timed Fashion-MNIST training
 (the chapter-06 recipe, small) and splits each step into compute and
 all-reduce with :func:`timed_allreduce_hook`, which also counts the bytes.
 """
+
 # no "from __future__ import annotations": DDP checks the hook's annotations are the real types
 import time
 from dataclasses import asdict, dataclass
@@ -53,8 +54,10 @@ def timed_allreduce_hook(state: CommStats, bucket: dist.GradBucket) -> torch.fut
 def check_batch(batch: int, world: int) -> int:
     """Images per rank; a batch must split evenly for DDP's mean to be the whole batch's mean."""
     if batch < world or batch % world:
-        raise ValueError(f"batch={batch} does not split evenly over {world} ranks: use a multiple of {world} "
-                         f"(e.g. batch={max(world, batch - batch % world)})")
+        raise ValueError(
+            f"batch={batch} does not split evenly over {world} ranks: use a multiple of {world} "
+            f"(e.g. batch={max(world, batch - batch % world)})"
+        )
     return batch // world
 
 
@@ -63,8 +66,18 @@ def _model(input_size: int, seed: int, dropout: float, device: torch.device, fc_
     return paper_model(input_size, 10, 1, dropout, fc_width).to(device)
 
 
-def check_ddp(rank: int, world: int, *, steps: int = 3, batch: int = 8, input_size: int = 67,
-              lr: float = 0.01, seed: int = 0, fc_width: Optional[int] = None, device: Any = None) -> Dict[str, Any]:
+def check_ddp(
+    rank: int,
+    world: int,
+    *,
+    steps: int = 3,
+    batch: int = 8,
+    input_size: int = 67,
+    lr: float = 0.01,
+    seed: int = 0,
+    fc_width: Optional[int] = None,
+    device: Any = None,
+) -> Dict[str, Any]:
     """``steps`` SGD steps of DDP on this rank's share of each batch against one process on the whole batch.
 
     Returns the largest relative difference of any weight after the steps
@@ -87,13 +100,23 @@ def check_ddp(rank: int, world: int, *, steps: int = 3, batch: int = 8, input_si
             F.cross_entropy(model(xb), yb).backward()  # DDP all-reduces the gradients here
             opt.step()
     with torch.no_grad():
-        worst = max(float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
-                    for a, b in zip(ddp.module.parameters(), one.parameters()))
+        worst = max(
+            float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
+            for a, b in zip(ddp.module.parameters(), one.parameters())
+        )
     worst_all = torch.tensor([worst], device=dev)
     dist.all_reduce(worst_all, op=dist.ReduceOp.MAX)
     n_params = sum(p.numel() for p in one.parameters())
-    return {"rank": rank, "world": world, "backend": dist.get_backend(), "steps": steps, "batch": batch,
-            "per_rank": len(mine[1]), "params": n_params, "max_rel_diff": float(worst_all)}
+    return {
+        "rank": rank,
+        "world": world,
+        "backend": dist.get_backend(),
+        "steps": steps,
+        "batch": batch,
+        "per_rank": len(mine[1]),
+        "params": n_params,
+        "max_rel_diff": float(worst_all),
+    }
 
 
 def _fashion(n_train: int, input_size: int, seed: int) -> Any:
@@ -103,9 +126,18 @@ def _fashion(n_train: int, input_size: int, seed: int) -> Any:
     return load_fashion_mnist(resize=input_size, pad=0, n_train=n_train, n_test=1, seed=seed, progress=False)
 
 
-def train_fashion(rank: int, world: int, *, steps: int = 20, batch: int = 64, input_size: int = 67,
-                  lr: float = 2e-4, seed: int = 0, fc_width: Optional[int] = None,
-                  device: Any = None) -> Dict[str, Any]:  # fmt: skip
+def train_fashion(
+    rank: int,
+    world: int,
+    *,
+    steps: int = 20,
+    batch: int = 64,
+    input_size: int = 67,
+    lr: float = 2e-4,
+    seed: int = 0,
+    fc_width: Optional[int] = None,
+    device: Any = None,
+) -> Dict[str, Any]:
     """``steps`` Adam steps of AlexNet (``paper``) on Fashion-MNIST, each rank on ``batch / world`` images a step.
 
     The chapter-06 recipe made small: ``input_size``×``input_size`` inputs,
@@ -140,8 +172,22 @@ def train_fashion(rank: int, world: int, *, steps: int = 20, batch: int = 64, in
         seconds = time.perf_counter() - start
         mean_loss = loss.detach().clone()
         dist.all_reduce(mean_loss)  # for the record only, outside the timed step
-        rows.append({"seconds": seconds, "allreduce_seconds": stats.seconds - before["seconds"],
-                     "bytes": stats.bytes - before["bytes"], "loss": float(mean_loss) / world})  # fmt: skip
+        rows.append(
+            {
+                "seconds": seconds,
+                "allreduce_seconds": stats.seconds - before["seconds"],
+                "bytes": stats.bytes - before["bytes"],
+                "loss": float(mean_loss) / world,
+            }
+        )
         report_progress(step + 1)
-    return {"rank": rank, "world": world, "backend": dist.get_backend(), "batch": batch, "per_rank": len(y),
-            "input_size": input_size, "params": sum(p.numel() for p in model.parameters()), "steps": rows}
+    return {
+        "rank": rank,
+        "world": world,
+        "backend": dist.get_backend(),
+        "batch": batch,
+        "per_rank": len(y),
+        "input_size": input_size,
+        "params": sum(p.numel() for p in model.parameters()),
+        "steps": rows,
+    }

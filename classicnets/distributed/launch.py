@@ -13,6 +13,7 @@
 The backend is ``nccl`` when every rank can have a GPU of its own, else
 ``gloo`` on the CPU (:func:`pick_backend`).
 """
+
 from __future__ import annotations
 
 import json
@@ -50,8 +51,10 @@ def pick_backend(world: int, device: Optional[str] = None) -> str:
     NCCL needs one GPU per rank; with fewer, the group runs on the CPU with gloo.
     """
     if device == "cuda" and torch.cuda.device_count() < world:
-        raise ValueError(f"device='cuda' with world={world} needs {world} GPUs, found {torch.cuda.device_count()}: "
-                         f"use device='cpu' (gloo) or fewer ranks")
+        raise ValueError(
+            f"device='cuda' with world={world} needs {world} GPUs, found {torch.cuda.device_count()}: "
+            f"use device='cpu' (gloo) or fewer ranks"
+        )
     if device in (None, "cuda") and torch.cuda.is_available() and torch.cuda.device_count() >= world:
         return "nccl"
     return "gloo"
@@ -89,12 +92,22 @@ def exact_float32() -> None:
     torch.backends.cudnn.allow_tf32 = False
 
 
-def _worker(rank: int, fn: Callable[..., Any], world: int, init_method: str, backend: str,
-            timeout_s: float, out_dir: str, threads: int, kwargs: Dict[str, Any]) -> None:  # fmt: skip
+def _worker(
+    rank: int,
+    fn: Callable[..., Any],
+    world: int,
+    init_method: str,
+    backend: str,
+    timeout_s: float,
+    out_dir: str,
+    threads: int,
+    kwargs: Dict[str, Any],
+) -> None:
     os.environ[_PROGRESS] = str(Path(out_dir) / "progress")
     torch.set_num_threads(threads)
-    dist.init_process_group(backend, init_method=init_method, rank=rank, world_size=world,
-                            timeout=timedelta(seconds=timeout_s))  # fmt: skip
+    dist.init_process_group(
+        backend, init_method=init_method, rank=rank, world_size=world, timeout=timedelta(seconds=timeout_s)
+    )
     try:
         result = fn(rank, world, **kwargs)
         write_text_atomic(Path(out_dir) / f"rank{rank}.json", json.dumps(result))
@@ -109,7 +122,9 @@ def _worker(rank: int, fn: Callable[..., Any], world: int, init_method: str, bac
 
 def _first_failure(fn_name: str, world: int, out_dir: str, fallback: BaseException) -> RankFailed:
     """The error of the rank that failed first (the others usually fail because it left), naming the rest."""
-    errors = {r: json.loads(p.read_text()) for r in range(world) if (p := Path(out_dir) / f"rank{r}.error.json").exists()}
+    errors = {
+        r: json.loads(p.read_text()) for r in range(world) if (p := Path(out_dir) / f"rank{r}.error.json").exists()
+    }
     if not errors:
         return RankFailed(f"rank {getattr(fallback, 'error_index', '?')} of {world} failed in {fn_name}: {fallback}")
     first = min(errors, key=lambda r: errors[r]["time"])
@@ -118,8 +133,16 @@ def _first_failure(fn_name: str, world: int, out_dir: str, fallback: BaseExcepti
     return RankFailed(f"rank {first} of {world} failed in {fn_name}:\n{errors[first]['traceback']}{then}")
 
 
-def run_ranks(fn: Callable[..., Any], world: int = 2, *, timeout_s: float = 300.0, backend: Optional[str] = None,
-              progress_total: Optional[int] = None, threads: int = 1, **kwargs: Any) -> List[Any]:  # fmt: skip
+def run_ranks(
+    fn: Callable[..., Any],
+    world: int = 2,
+    *,
+    timeout_s: float = 300.0,
+    backend: Optional[str] = None,
+    progress_total: Optional[int] = None,
+    threads: int = 1,
+    **kwargs: Any,
+) -> List[Any]:
     """Run ``fn(rank, world, **kwargs)`` in ``world`` new processes joined into one group.
 
     ``fn`` must be importable (a module-level function) and return something
@@ -133,8 +156,13 @@ def run_ranks(fn: Callable[..., Any], world: int = 2, *, timeout_s: float = 300.
     backend = backend or pick_backend(world, kwargs.get("device"))
     init_method = f"tcp://127.0.0.1:{free_port()}"
     with tempfile.TemporaryDirectory(prefix="classicnets-ranks-") as out_dir:
-        ctx = mp.start_processes(_worker, args=(fn, world, init_method, backend, timeout_s, out_dir, threads, kwargs),
-                                 nprocs=world, join=False, start_method="spawn")  # fmt: skip
+        ctx = mp.start_processes(
+            _worker,
+            args=(fn, world, init_method, backend, timeout_s, out_dir, threads, kwargs),
+            nprocs=world,
+            join=False,
+            start_method="spawn",
+        )
         deadline = time.monotonic() + timeout_s
         bar = tqdm(total=progress_total, desc=f"{fn.__name__} on {world} rank(s)") if progress_total else None
         try:
@@ -142,8 +170,10 @@ def run_ranks(fn: Callable[..., Any], world: int = 2, *, timeout_s: float = 300.
                 if bar is not None:
                     bar.update(_read_progress(Path(out_dir) / "progress") - bar.n)
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{fn.__name__}: the {world} ranks were still running after {timeout_s:g} s "
-                                       f"and were stopped; give run_ranks a larger timeout_s if the work is big")
+                    raise TimeoutError(
+                        f"{fn.__name__}: the {world} ranks were still running after {timeout_s:g} s "
+                        f"and were stopped; give run_ranks a larger timeout_s if the work is big"
+                    )
         except (mp.ProcessRaisedException, mp.ProcessExitedException) as e:
             raise _first_failure(fn.__name__, world, out_dir, e) from None
         finally:
@@ -157,8 +187,9 @@ def run_ranks(fn: Callable[..., Any], world: int = 2, *, timeout_s: float = 300.
         return [json.loads((Path(out_dir) / f"rank{r}.json").read_text()) for r in range(world)]
 
 
-def hello(rank: int, world: int, *, fail_rank: Optional[int] = None, sleep_s: float = 0.0,
-          device: Any = None) -> Dict[str, Any]:  # fmt: skip
+def hello(
+    rank: int, world: int, *, fail_rank: Optional[int] = None, sleep_s: float = 0.0, device: Any = None
+) -> Dict[str, Any]:
     """The smallest job: every rank adds ``rank + 1`` into an all-reduce. ``fail_rank`` raises on that rank
     (the others wait in the all-reduce), ``sleep_s`` holds every rank: to see a failure or a timeout end a run."""
     if rank == fail_rank:
@@ -184,4 +215,14 @@ def torchrun_main(fn: Callable[..., Any], out: Optional[str] = None, timeout_s: 
         dist.destroy_process_group()
 
 
-__all__ = ["RankFailed", "exact_float32", "free_port", "hello", "pick_backend", "rank_device", "report_progress", "run_ranks", "torchrun_main"]
+__all__ = [
+    "RankFailed",
+    "exact_float32",
+    "free_port",
+    "hello",
+    "pick_backend",
+    "rank_device",
+    "report_progress",
+    "run_ranks",
+    "torchrun_main",
+]

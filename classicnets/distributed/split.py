@@ -22,6 +22,7 @@ where a layer reads both halves:
 Every exchange is recorded in :attr:`HalfAlexNet.sent` (bytes this rank sent,
 per layer) from the tensors actually sent.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -39,7 +40,9 @@ from ..layers import LRN, Conv, Flatten, Linear, NetSpec
 
 # torch 2.x marks this public, differentiable all_gather deprecated in favour of one in a private module
 # (torch.distributed._functional_collectives); the book keeps to the public API.
-warnings.filterwarnings("ignore", message="torch.distributed.nn.functional.all_gather is deprecated", category=FutureWarning)
+warnings.filterwarnings(
+    "ignore", message="torch.distributed.nn.functional.all_gather is deprecated", category=FutureWarning
+)
 
 #: Layer kinds whose outputs are kept for the backward pass (as counted by classicnets.cost.stored_values).
 KEPT_KINDS = _STORED_KINDS
@@ -78,12 +81,21 @@ def _shard(full: nn.Module, name: str, rank: int, world: int, in_features: int) 
     """Rank ``rank``'s share of the output kernels/units of a Conv2d or Linear, weights copied."""
     out = full.weight.shape[0]
     if out % world:
-        raise ValueError(f"{name}: its {out} outputs do not split evenly over {world} ranks; give it a multiple "
-                         f"of {world} (e.g. num_classes={out + world - out % world})")
+        raise ValueError(
+            f"{name}: its {out} outputs do not split evenly over {world} ranks; give it a multiple "
+            f"of {world} (e.g. num_classes={out + world - out % world})"
+        )
     w = full.weight.detach().chunk(world, 0)[rank]
     if isinstance(full, nn.Conv2d):
-        part = nn.Conv2d(in_features, out // world, full.kernel_size, full.stride, full.padding, full.dilation,
-                         bias=full.bias is not None)  # fmt: skip
+        part = nn.Conv2d(
+            in_features,
+            out // world,
+            full.kernel_size,
+            full.stride,
+            full.padding,
+            full.dilation,
+            bias=full.bias is not None,
+        )
     else:
         part = nn.Linear(in_features, out // world, bias=full.bias is not None)
     with torch.no_grad():
@@ -119,8 +131,10 @@ class HalfAlexNet(nn.Module):
     def __init__(self, full: nn.Module, rank: int, world: int = 2, lrn_border: bool = True) -> None:
         super().__init__()
         if not isinstance(getattr(full, "spec", None), NetSpec):
-            raise TypeError(f"HalfAlexNet cuts a model built from a spec (classicnets.alexnet('paper', ...)); "
-                            f"{type(full).__name__} carries no .spec")
+            raise TypeError(
+                f"HalfAlexNet cuts a model built from a spec (classicnets.alexnet('paper', ...)); "
+                f"{type(full).__name__} carries no .spec"
+            )
         self.spec: NetSpec = full.spec
         self.rank, self.world, self.lrn_border = rank, world, lrn_border
         self.plan = _plan(self.spec, world)
@@ -162,8 +176,13 @@ def split_loss(logits: Tensor, y: Tensor, rank: int, world: int) -> Tensor:
     return F.cross_entropy(logits[rows], y[rows], reduction="sum") / len(y)
 
 
-def paper_model(input_size: int = 67, num_classes: int = 10, in_channels: int = 1, dropout: float = 0.0,
-                fc_width: Optional[int] = None) -> nn.Module:
+def paper_model(
+    input_size: int = 67,
+    num_classes: int = 10,
+    in_channels: int = 1,
+    dropout: float = 0.0,
+    fc_width: Optional[int] = None,
+) -> nn.Module:
     """``classicnets.alexnet("paper", ...)``; with ``fc_width``, the same network with fc1 and fc2 that wide
     (built from the edited spec), small enough for quick tests."""
     from ..models import alexnet, build_model
@@ -179,9 +198,19 @@ def _max_rel(a: Tensor, b: Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
 
 
-def check_split(rank: int, world: int, *, input_size: int = 67, batch: int = 4, num_classes: int = 10,
-                in_channels: int = 1, lrn_border: bool = True, seed: int = 0, fc_width: Optional[int] = None,
-                device: Any = None) -> Dict[str, Any]:  # fmt: skip
+def check_split(
+    rank: int,
+    world: int,
+    *,
+    input_size: int = 67,
+    batch: int = 4,
+    num_classes: int = 10,
+    in_channels: int = 1,
+    lrn_border: bool = True,
+    seed: int = 0,
+    fc_width: Optional[int] = None,
+    device: Any = None,
+) -> Dict[str, Any]:
     """One forward and backward of :class:`HalfAlexNet` against the one-process ``alexnet("paper")``.
 
     Every rank builds the same full model (:func:`paper_model`) and the same batch from ``seed``;
@@ -207,13 +236,20 @@ def check_split(rank: int, world: int, *, input_size: int = 67, batch: int = 4, 
     for name, how in half.plan:
         if how in ("whole", "local", "gather"):
             mine, theirs = half.layers[name], _find(full, name)
-            grads[name] = max(_max_rel(getattr(mine, p).grad, getattr(theirs, p).grad.chunk(world, 0)[rank])
-                              for p in ("weight", "bias"))  # fmt: skip
+            grads[name] = max(
+                _max_rel(getattr(mine, p).grad, getattr(theirs, p).grad.chunk(world, 0)[rank])
+                for p in ("weight", "bias")
+            )
     return {
-        "rank": rank, "world": world, "backend": dist.get_backend(), "batch": batch,
-        "input_shape": [in_channels, input_size, input_size], "lrn_border": lrn_border,
-        "logits_rel_diff": _max_rel(out.detach(), ref.detach()), "grad_rel_diff": grads,
+        "rank": rank,
+        "world": world,
+        "backend": dist.get_backend(),
+        "batch": batch,
+        "input_shape": [in_channels, input_size, input_size],
+        "lrn_border": lrn_border,
+        "logits_rel_diff": _max_rel(out.detach(), ref.detach()),
+        "grad_rel_diff": grads,
         "sent_bytes_per_image": {k: v / batch for k, v in half.sent.items()},
         "params": sum(p.numel() for p in half.parameters()),
         "kept_values_per_image": {k: v / batch for k, v in half.kept.items()},
-    }  # fmt: skip
+    }
