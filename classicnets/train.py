@@ -716,7 +716,7 @@ def fit(
     eval_batch_size: int = 1024,
     max_train: Optional[int] = None,
     loss_fn: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None,
-    channels_last: Optional[bool] = None,
+    channels_last: bool = False,
     amp: bool = False,
     schedule: Optional[str] = None,
     on_step: Optional[StepCallback] = None,
@@ -737,8 +737,9 @@ def fit(
     weights give the same history on a CPU. ``device``: :func:`pick_device` by default.
     ``augment(batch)`` runs on each training batch on the device (e.g. :func:`random_crop_flip`).
     ``loss_fn(logits, targets)``: cross-entropy by default. ``channels_last``: the NHWC memory
-    format; ``None`` turns it on for CPU and CUDA, where it is faster for convolutions
-    (``benchmarks/train_lenet5.py --no-channels-last`` compares). ``amp``: float16 with loss
+    format, faster for convolutions on CPU and CUDA (about 10% for LeNet5 on a CPU;
+    ``benchmarks/train_lenet5.py`` compares). Off by default: a model that flattens with
+    ``.view`` (as the blog's LeNet5 does) fails on NHWC tensors. ``amp``: float16 with loss
     scaling on CUDA, bfloat16 on CPU. ``schedule``: ``None`` (constant), ``"cosine"`` (down to 0
     over the run) or ``"onecycle"`` (warm up to ``lr``, then anneal).
 
@@ -757,7 +758,7 @@ def fit(
     dev = pick_device(device)
     if dev.type == "cpu":
         _tune_cpu()
-    channels_last = dev.type in ("cpu", "cuda") if channels_last is None else bool(channels_last)
+    channels_last = bool(channels_last)
     model.to(dev)
     x_train, y_train, x_test, y_test = _prepare_data(data, model, dev, max_train, channels_last, loss_fn is None)
     mem = torch.channels_last if channels_last and x_train.dim() == 4 else torch.contiguous_format
