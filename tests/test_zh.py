@@ -239,10 +239,12 @@ def test_switch_maps_pages_both_ways():
         assert there == f"book/{page}" and there in en_pages, page
         back = language_switch.counterpart(there, en_settings, zh_pages_, "intro")
         assert back == page
-    # an English chapter not translated yet leads to the Chinese home page; the glossary to the English one
-    untranslated = [p for p in en_pages if p.removeprefix("book/") not in zh_pages_]
-    for page in untranslated:
-        assert language_switch.counterpart(page, en_settings, zh_pages_, "intro") == "intro"
+    # every English page has its Chinese page; one without it stops the build, naming it
+    for page in en_pages:
+        assert language_switch.counterpart(page, en_settings, zh_pages_, "intro") == page.removeprefix("book/")
+    with pytest.raises(ValueError, match="book/09_new_chapter has no counterpart '09_new_chapter'.*--new 09_new"):
+        language_switch.counterpart("book/09_new_chapter", en_settings, zh_pages_, "intro")
+    # the glossary, which only the Chinese edition has, leads to the English home page
     assert language_switch.counterpart("glossary", zh_settings, en_pages, "book/intro") == "book/intro"
     assert language_switch.counterpart("search", zh_settings, en_pages, "book/intro") == "search"
 

@@ -10,7 +10,8 @@ Both books' configurations set ``language_switch`` (a dict, in ``sphinx.config``
 * ``strip`` / ``add``: a page name here becomes the other book's page name by dropping the prefix
   ``strip`` and prepending ``add`` (``book/01_conv_arithmetic`` <-> ``01_conv_arithmetic``).
 
-A page with no counterpart (yet) links to the other book's home page: see :func:`counterpart`.
+Every page must have its counterpart: a missing one stops the build, naming the page (see :func:`counterpart`);
+a page only one edition has (the Chinese glossary) is listed in ``only_here`` and links to the other home page.
 The link sits in the article header, before the theme's buttons (``templates/language-switch.html``,
 ``static/language_switch.css``).
 """
@@ -47,15 +48,23 @@ def counterpart(
 ) -> str:
     """The other book's page name for ``pagename``.
 
-    Pages without a translation (yet) go to the other book's home page (``other_root``). To make a
-    missing counterpart an error instead, raise here.
+    A page listed in ``settings["only_here"]`` (one the other edition does not have) links to the other book's
+    home page (``other_root``); any other page without a counterpart is an error, so that a new English chapter
+    cannot be published without its Chinese page.
     """
     if pagename in SPECIAL:
         return pagename
     strip, add = settings.get("strip", ""), settings.get("add", "")
     name = pagename[len(strip) :] if strip and pagename.startswith(strip) else pagename
     other = add + name
-    return other if other in other_pages else other_root
+    if other in other_pages:
+        return other
+    if name in settings.get("only_here", ()):
+        return other_root
+    raise ValueError(
+        f"language_switch: {pagename} has no counterpart {other!r} in {settings.get('toc')}: translate it "
+        f"(python book/zh_sync.py --new {name}) and list it there, or name it in language_switch.only_here"
+    )
 
 
 def _page_context(
