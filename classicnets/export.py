@@ -243,35 +243,34 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def train_and_export(epochs: int = EPOCHS, out_dir: Optional[Path] = None, progress: bool = True) -> Dict[str, Any]:
-    """Train both networks, write the three files, return the record."""
-    from .data import FASHION_MNIST, find_dataset_dir, load_fashion_mnist, read_idx
+def _train_one(variant: str, data: Any, epochs: int, progress: bool) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """Train one network with chapter 3's settings: its encoded weights, and its accuracies (float32, as stored)."""
     from .models import lenet5
     from .train import evaluate, fit
 
-    weights_path, images_path, record_path = WEIGHTS_PATH, IMAGES_PATH, RECORD_PATH
-    if out_dir is not None:
-        out_dir = Path(out_dir)
-        weights_path, images_path, record_path = (out_dir / p.name for p in (WEIGHTS_PATH, IMAGES_PATH, RECORD_PATH))
-    data = load_fashion_mnist(pad=PAD, progress=progress)
-    networks, results = {}, {}
-    for variant in VARIANTS:
-        torch.manual_seed(SETTINGS["seed"])
-        model = lenet5(variant)
-        history = fit(model, data, epochs=epochs, device="cpu", progress=progress, **SETTINGS)
-        networks[variant] = encode_network(model)
-        stored = load_into(lenet5(variant), decode_network(networks[variant])).eval()
-        results[variant] = {
-            "epochs": epochs,
-            "test_acc_float32": history.final.test_acc,
-            "test_acc_stored": evaluate(stored, data.x_test, data.y_test),
-            "n_test": len(data.y_test),
-            "seconds_per_epoch": round(history.seconds_per_epoch, 2),
-        }
-        print(
-            f"{variant}: test accuracy {results[variant]['test_acc_float32']:.4f} (float32), "
-            f"{results[variant]['test_acc_stored']:.4f} (as stored, float16)"
-        )
+    torch.manual_seed(SETTINGS["seed"])
+    model = lenet5(variant)
+    history = fit(model, data, epochs=epochs, device="cpu", progress=progress, **SETTINGS)
+    encoded = encode_network(model)
+    stored = load_into(lenet5(variant), decode_network(encoded)).eval()
+    result = {
+        "epochs": epochs,
+        "test_acc_float32": history.final.test_acc,
+        "test_acc_stored": evaluate(stored, data.x_test, data.y_test),
+        "n_test": len(data.y_test),
+        "seconds_per_epoch": round(history.seconds_per_epoch, 2),
+    }
+    print(
+        f"{variant}: test accuracy {result['test_acc_float32']:.4f} (float32), "
+        f"{result['test_acc_stored']:.4f} (as stored, float16)"
+    )
+    return encoded, result
+
+
+def _write_assets(networks: Dict[str, Any], data: Any, weights_path: Path, images_path: Path) -> None:
+    """The weights file and the embedded test images (the first ten of each class, from the raw test set)."""
+    from .data import FASHION_MNIST, find_dataset_dir, read_idx
+
     weights = {
         "schema": WEIGHTS_SCHEMA,
         "dtype": "float16",
@@ -285,9 +284,23 @@ def train_and_export(epochs: int = EPOCHS, out_dir: Optional[Path] = None, progr
     raw_test = read_idx(folder / FASHION_MNIST.test_images.filename, FASHION_MNIST.test_images, FASHION_MNIST)
     labels = read_idx(folder / FASHION_MNIST.test_labels.filename, FASHION_MNIST.test_labels, FASHION_MNIST)
     write_text_atomic(weights_path, json.dumps(weights, separators=(",", ":")) + "\n")
-    write_text_atomic(
-        images_path, json.dumps(images_payload(raw_test, labels, data.classes), separators=(",", ":")) + "\n"
-    )
+    images = images_payload(raw_test, labels, data.classes)
+    write_text_atomic(images_path, json.dumps(images, separators=(",", ":")) + "\n")
+
+
+def train_and_export(epochs: int = EPOCHS, out_dir: Optional[Path] = None, progress: bool = True) -> Record:
+    """Train both networks, write the three files (weights, images, record), return the record."""
+    from .data import load_fashion_mnist
+
+    weights_path, images_path, record_path = WEIGHTS_PATH, IMAGES_PATH, RECORD_PATH
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        weights_path, images_path, record_path = (out_dir / p.name for p in (WEIGHTS_PATH, IMAGES_PATH, RECORD_PATH))
+    data = load_fashion_mnist(pad=PAD, progress=progress)
+    networks, results = {}, {}
+    for variant in VARIANTS:
+        networks[variant], results[variant] = _train_one(variant, data, epochs, progress)
+    _write_assets(networks, data, weights_path, images_path)
     command = (
         COMMAND + ("" if epochs == EPOCHS else f" --epochs {epochs}") + ("" if out_dir is None else f" --out {out_dir}")
     )
