@@ -721,7 +721,7 @@ def _loader(global_name: str, summary: str) -> Callable[..., Dataset]:
         dtype: torch.dtype = torch.float32,
         normalize: bool = True,
         resize: Optional[Size] = None,
-        pad: int = 2,
+        pad: Optional[int] = None,
         n_train: Optional[int] = None,
         n_test: Optional[int] = None,
         seed: int = 0,
@@ -730,9 +730,11 @@ def _loader(global_name: str, summary: str) -> Callable[..., Dataset]:
         info: DatasetInfo = getattr(sys.modules[__name__], global_name)
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise ValueError(f"dtype must be a floating type such as torch.float32, got {dtype}")
+        size = _as_size(resize)
+        if pad is None:
+            pad = 2 if size is None else 0  # LeNet-5's 32×32; a resize starts from the 28×28 image
         if not isinstance(pad, int) or isinstance(pad, bool) or pad < 0:
             raise ValueError(f"pad must be a whole number ≥ 0, got {pad!r}: use pad=2 (32×32) or pad=0 (28×28)")
-        size = _as_size(resize)
         folder, origin = _locate(info, root, download, progress)
         shaping = _Shaping(pad, size, None, None, dtype, torch.device("cpu" if device is None else device))
         tensors = _tensors(info, folder, shaping, normalize, (n_train, n_test), seed)
@@ -757,9 +759,10 @@ _LOAD_DOC = """
     normalize: standardise with the training set's pixel mean and std (``Dataset.mean``/``std``);
         otherwise pixels stay on the 0..1 scale.
     resize: ``int`` or ``(height, width)``: resize once at load (bilinear, no antialias), e.g. ``224``
-        for AlexNet, after ``pad`` (pass ``pad=0`` to resize the 28×28 images).
-    pad: zero-pad each side, before normalising, so the padding is background. The default 2 gives
-        LeNet-5's 32×32 input, as the 1998 paper padded MNIST; ``pad=0`` keeps 28×28.
+        for AlexNet, after ``pad``.
+    pad: zero-pad each side, before normalising, so the padding is background. By default 2 without
+        ``resize`` (LeNet-5's 32×32 input, as the 1998 paper padded MNIST) and 0 with it (the 28×28 image
+        is resized); ``pad=0`` keeps 28×28.
     n_train, n_test: keep a seeded random subset of each split, chosen before padding and resizing
         (cheap even with ``resize=224``); ``None`` keeps everything. ``seed`` seeds the choice.
     progress: say which copy was loaded, and show a progress bar while downloading.

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from classicnets import alexnet_training as at
+from classicnets import records
 from classicnets.arithmetic import trace
 from classicnets.specs import alexnet_spec
 
@@ -109,9 +110,10 @@ def test_benchmark_script_code_path_on_cpu(tmp_path, capsys):
     assert script.main(argv) == 0
     printed = capsys.readouterr().out
     assert "targets:" in printed and "record written" in printed
-    rec = at.load_record(out)
-    assert rec["device_type"] == "cpu" and rec["config"]["n_train"] == 64 and len(rec["history"]) == 1
-    assert rec["command"] == "python benchmarks/train_alexnet_gpu.py " + " ".join(argv)  # what made it
+    rec = records.load(out, "training")
+    p = rec.payload
+    assert p["device_type"] == "cpu" and p["config"]["n_train"] == 64 and len(p["history"]) == 1
+    assert rec.command == "python benchmarks/train_alexnet_gpu.py " + " ".join(argv)  # what made it
 
 
 def test_benchmark_script_keeps_the_default_record_for_full_gpu_runs(capsys):
@@ -119,4 +121,4 @@ def test_benchmark_script_keeps_the_default_record_for_full_gpu_runs(capsys):
     assert script.main(["--device", "cpu"]) == 2
     assert "pass --out" in capsys.readouterr().err
     assert script.main(["--device", "cuda", "--epochs", "1"]) == 2  # not the full recipe
-    assert not at.RECORD_PATH.exists() or at.load_record() is not None
+    assert not records.ALEXNET_GPU_RECORD.exists() or records.load(records.ALEXNET_GPU_RECORD, "training")

@@ -190,9 +190,18 @@ def test_pad_resize_subset_shapes(fake, isolated):
 def test_resize_is_bilinear_without_antialias(fake, isolated):
     write(isolated / "root", fake)
     ds = D.load_fashion_mnist(isolated / "root", resize=56, normalize=False)
-    plain = D.load_fashion_mnist(isolated / "root", normalize=False)
+    plain = D.load_fashion_mnist(isolated / "root", pad=0, normalize=False)
     expected = torch.nn.functional.interpolate(plain.x_train, size=(56, 56), mode="bilinear", antialias=False)
-    assert torch.allclose(ds.x_train, expected)
+    assert torch.allclose(ds.x_train, expected)  # a resize starts from the 28×28 image: no padding by default
+    assert ds.meta["pad"] == 0 and D.load_fashion_mnist(isolated / "root", normalize=False).meta["pad"] == 2
+    padded = D.load_fashion_mnist(isolated / "root", resize=56, pad=2, normalize=False)
+    expected = torch.nn.functional.interpolate(
+        D.load_fashion_mnist(isolated / "root", normalize=False).x_train,
+        size=(56, 56),
+        mode="bilinear",
+        antialias=False,
+    )
+    assert torch.allclose(padded.x_train, expected)  # pad first, then resize
 
 
 def test_subset_is_seeded_and_checked(fake, isolated):
