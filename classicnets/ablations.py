@@ -626,19 +626,12 @@ def _error_curve(errors: List[float], target: Optional[float], window: int) -> C
     return on_step
 
 
-def saturated_share(model: Any, x: Any, threshold: float = 0.9) -> float:
-    """Share of tanh outputs in ``model`` with ``|a| > threshold`` on the images ``x``: where a tanh unit's
-    slope, ``1 − a²``, has fallen below 0.19 (at 0.9). 0.0 for a network without tanh units."""
+def _eval_pass_with_hook(model: Any, x: Any, hook: Callable[..., None], select: Callable[[Any], bool]) -> None:
+    """One forward pass of ``x`` in eval mode without gradients, ``hook`` on every module ``select`` picks;
+    the model's mode and hooks are restored afterwards."""
     import torch
-    from torch import nn
 
-    counts = [0, 0]
-
-    def hook(module: Any, inputs: Any, output: Any) -> None:
-        counts[0] += int((output.abs() > threshold).sum())
-        counts[1] += output.numel()
-
-    hooks = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Tanh)]
+    hooks = [m.register_forward_hook(hook) for m in model.modules() if select(m)]
     was = model.training
     model.eval()
     try:
@@ -648,6 +641,20 @@ def saturated_share(model: Any, x: Any, threshold: float = 0.9) -> float:
         model.train(was)
         for h in hooks:
             h.remove()
+
+
+def saturated_share(model: Any, x: Any, threshold: float = 0.9) -> float:
+    """Share of tanh outputs in ``model`` with ``|a| > threshold`` on the images ``x``: where a tanh unit's
+    slope, ``1 − a²``, has fallen below 0.19 (at 0.9). 0.0 for a network without tanh units."""
+    from torch import nn
+
+    counts = [0, 0]
+
+    def hook(module: Any, inputs: Any, output: Any) -> None:
+        counts[0] += int((output.abs() > threshold).sum())
+        counts[1] += output.numel()
+
+    _eval_pass_with_hook(model, x, hook, lambda m: isinstance(m, nn.Tanh))
     return counts[0] / counts[1] if counts[1] else 0.0
 
 
@@ -904,25 +911,13 @@ def lrn_share(model: Any, x: Any) -> float:
     from torch import nn
 
     shares: List[Any] = []
-    hooks = []
 
     def hook(module: Any, inputs: Tuple[Any, ...], output: Any) -> None:
         a, b = inputs[0].detach().float(), output.detach().float()
         mask = a.abs() > 1e-6
         shares.append((a[mask] / b[mask] / module.k**module.beta - 1).flatten())
 
-    for m in model.modules():
-        if isinstance(m, nn.LocalResponseNorm) or type(m).__name__ == "BandLRN":
-            hooks.append(m.register_forward_hook(hook))
-    was = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        model.train(was)
-        for h in hooks:
-            h.remove()
+    _eval_pass_with_hook(model, x, hook, lambda m: isinstance(m, nn.LocalResponseNorm) or type(m).__name__ == "BandLRN")
     if not shares:
         return 0.0
     return float(torch.cat(shares).median())
