@@ -27,61 +27,6 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # served from _static/mathjax/, by book/_ext/offline_mathjax.py).
 
 
-class Visit:
-    """A page opened in a fresh browser context, with everything that went wrong on it."""
-
-    def __init__(self, chromium, base: str, path: str, viewport=(1280, 900)):
-        self.context = chromium.new_context(viewport={"width": viewport[0], "height": viewport[1]})
-        self.page = self.context.new_page()
-        self.problems: List[str] = []
-        page = self.page
-        page.on("console", lambda m: self.problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-        page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
-        page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url} ({r.failure})"))
-        page.on("response", lambda r: self.problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
-        page.route(lambda url: not url.startswith(base), self._outside)
-        page.goto(f"{base}/{path}", wait_until="load")
-        page.wait_for_load_state("networkidle")
-
-    def _outside(self, route):
-        self.problems.append(f"request outside the book: {route.request.url}")
-        route.abort()
-
-    def broken_images(self) -> List[str]:
-        return self.page.evaluate(
-            """async () => {
-                const imgs = Array.from(document.images);
-                for (const img of imgs) {
-                    img.loading = "eager";
-                    if (!img.complete) await new Promise((done) => {
-                        img.addEventListener("load", done, {once: true});
-                        img.addEventListener("error", done, {once: true});
-                        setTimeout(done, 5000);
-                    });
-                }
-                return imgs.filter((img) => !(img.complete && img.naturalWidth > 0))
-                           .map((img) => img.getAttribute("src"));
-            }"""
-        )
-
-    def close(self):
-        self.context.close()
-
-
-@pytest.fixture
-def visit(chromium, book_url):
-    opened: List[Visit] = []
-
-    def open_page(path: str, **kwargs) -> Visit:
-        v = Visit(chromium, book_url, path, **kwargs)
-        opened.append(v)
-        return v
-
-    yield open_page
-    for v in opened:
-        v.close()
-
-
 def shot_name(page: str) -> str:
     return Path(page).name
 

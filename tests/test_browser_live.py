@@ -17,8 +17,8 @@ from typing import List
 import numpy as np
 import pytest
 import torch
-from conftest import toc_pages
-from test_browser import SHOTS, Visit
+from conftest import Visit, toc_pages
+from test_browser import SHOTS
 
 from classicnets import export
 from classicnets.arithmetic import trace

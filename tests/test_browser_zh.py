@@ -17,8 +17,8 @@ from typing import List
 
 import pytest
 import yaml
-from conftest import JS_RESULTS, REPO, compare_results, read_yaml, toc_pages
-from test_browser import SHOTS, Visit
+from conftest import JS_RESULTS, REPO, Visit, compare_results, read_yaml, toc_pages
+from test_browser import SHOTS
 
 pytestmark = pytest.mark.browser
 
@@ -32,20 +32,6 @@ def zh_toc() -> List[str]:
 
 def zh_notebooks() -> List[str]:
     return [p for p in zh_toc() if (ZH / f"{p}.ipynb").exists()]
-
-
-@pytest.fixture
-def visit(chromium, book_url):
-    opened: List[Visit] = []
-
-    def open_page(path: str, **kwargs) -> Visit:
-        v = Visit(chromium, book_url, path, **kwargs)
-        opened.append(v)
-        return v
-
-    yield open_page
-    for v in opened:
-        v.close()
 
 
 def test_zh_site_is_built(built_book: Path):
