@@ -43,6 +43,8 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from . import records
+from .atomic import check_writable
+from .device_sync import sync
 from .models import alexnet, lenet5
 from .records import MODE_ORDER, BenchResult, Record
 
@@ -68,15 +70,6 @@ def summarize(values: Sequence[float]) -> Stats:
     v = sorted(float(x) for x in values)
     q1, q3 = statistics.quantiles(v, n=4, method="inclusive")[::2] if len(v) > 1 else (v[0], v[0])
     return Stats(statistics.median(v), v[0], v[-1], q1, q3, len(v))
-
-
-def sync(device: torch.device) -> None:
-    """Wait for the device's queued work (CUDA and MPS run asynchronously; a CPU has nothing to wait for)."""
-    kind = torch.device(device).type
-    if kind == "cuda":
-        torch.cuda.synchronize(device)
-    elif kind == "mps":
-        torch.mps.synchronize()
 
 
 class WallClock:
@@ -726,7 +719,7 @@ def run_benchmark(
     With ``out`` (a folder or ``.json`` path) the record is rewritten after every case, so a run cut short keeps every
     case it finished (``complete: false``)."""
     cfg = preset(config, **changes) if isinstance(config, str) else replace(config, **changes).check()
-    why = records.check_writable(out) if out is not None else None
+    why = check_writable(out) if out is not None else None
     if why:
         raise ValueError(f"out={str(out)!r}: {why}: choose a writable folder or .json path")
     device = _resolve_device(device)
@@ -1054,7 +1047,7 @@ def checked_device(parser: argparse.ArgumentParser, text: Optional[str]) -> torc
 
 def checked_out(parser: argparse.ArgumentParser, out: Any, flag: str = "--out", folder_ok: bool = True) -> None:
     """The parser's error (exit 2) when the record could not be written at ``out``: checked before any work."""
-    why = records.check_writable(out, folder_ok=folder_ok) if out is not None else None
+    why = check_writable(out, folder_ok=folder_ok) if out is not None else None
     if why:
         parser.error(f"argument {flag}: {why}: choose a writable path")
 

@@ -37,7 +37,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .records import Record, environment, load, write_text_atomic
+from .atomic import write_text_atomic
+from .records import Record, environment, load
 
 PACKAGE = Path(__file__).resolve().parent
 WEIGHTS_PATH = PACKAGE / "assets" / "lenet5_weights.json"

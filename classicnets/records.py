@@ -19,15 +19,14 @@ import json
 import math
 import os
 import platform
-import stat
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from . import __version__
+from .atomic import WriteError, write_text_atomic
 
 PathLike = Union[str, "os.PathLike[str]"]
 RECORDS_DIR = Path(__file__).resolve().parent / "records"
@@ -53,62 +52,11 @@ MODE_COLORS = {"fp32": "tab:blue", "tf32": "tab:orange", "bf16-cl": "tab:green",
 PRECISION_COLORS = {"fp32": "tab:blue", "tf32": "tab:orange", "bf16": "tab:green"}
 
 
-class RecordError(ValueError):
+class RecordError(WriteError):
     """A record that cannot be read or written; the message names the file and the fault."""
 
 
 # --------------------------------------------------------------------------- writing
-
-
-def write_text_atomic(path: PathLike, text: str, *, follow_symlinks: bool = True) -> Path:
-    """Write ``text`` to ``path`` atomically: a reader (or a run stopped half-way) sees the old file or the new one.
-
-    An existing target keeps its mode (a new one is 0o644); a read-only target is refused, not replaced. A symlink is
-    followed (its target is rewritten, the link stays) or, with ``follow_symlinks=False``, refused.
-    """
-    path = Path(path)
-    if path.is_symlink():
-        if not follow_symlinks:
-            raise RecordError(f"{path}: is a symlink; pass follow_symlinks=True to write to {os.path.realpath(path)}")
-        path = Path(os.path.realpath(path))
-    mode = 0o644
-    if path.exists():
-        if not path.is_file():
-            raise RecordError(f"{path}: is not a file; choose a file path to write the record to")
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if not mode & stat.S_IWUSR or not os.access(path, os.W_OK):
-            raise RecordError(f"{path}: is read-only; make it writable (chmod u+w) or write elsewhere")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def check_writable(target: PathLike, *, folder_ok: bool = True) -> Optional[str]:
-    """Why a record cannot be written at ``target`` (a file; or, if ``folder_ok``, a folder or a ``.json`` path), or
-    ``None`` if it can.
-
-    For command lines: checked before any work, so a long run does not end in an unwritable path."""
-    path = Path(target)
-    if path.is_dir():
-        if not folder_ok:
-            return f"{path} is a folder, not a file"
-        return None if os.access(path, os.W_OK | os.X_OK) else f"{path} is a folder that cannot be written"
-    if folder_ok and path.exists() and path.suffix != ".json":
-        return f"{path} is a file, not a folder or a .json path"
-    if path.exists() and (not os.access(path, os.W_OK) or not path.stat().st_mode & stat.S_IWUSR):
-        return f"{path} is read-only"
-    parent = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("."))
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        return f"{parent} cannot be written (needed for {path})"
-    return None
 
 
 # --------------------------------------------------------------------------- the envelope

@@ -28,8 +28,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .bench import sync
-from .records import write_text_atomic  # the one atomic writer for files the package writes
+from .atomic import write_text_atomic  # the one atomic writer for files the package writes
+from .device_sync import sync
 
 __all__ = [
     "pick_device",

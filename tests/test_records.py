@@ -4,7 +4,6 @@ and the tables and plots of timing, cross-check and training records (no torch n
 from __future__ import annotations
 
 import json
-import stat
 from types import SimpleNamespace
 
 import pytest
@@ -73,69 +72,6 @@ def _training(device_type="cpu"):
     }
     env = {**ENV, "device_type": device_type, "device_name": "NVIDIA H100" if device_type == "cuda" else "CPU: test"}
     return Record("training", payload, env, "python benchmarks/train_alexnet_gpu.py --device cpu")
-
-
-# --------------------------------------------------------------------------- the atomic writer
-
-
-def test_write_is_whole_readable_and_leaves_no_temporary(tmp_path):
-    path = records.write_text_atomic(tmp_path / "sub" / "r.json", '{"a": 1}\n')
-    assert path.read_text() == '{"a": 1}\n'
-    assert stat.S_IMODE(path.stat().st_mode) == 0o644
-    assert sorted(p.name for p in path.parent.iterdir()) == ["r.json"]
-
-
-def test_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
-    path = records.write_text_atomic(tmp_path / "r.json", "old\n")
-
-    def broken_replace(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(records.os, "replace", broken_replace)
-    with pytest.raises(OSError, match="disk full"):
-        records.write_text_atomic(path, "new\n")
-    assert path.read_text() == "old\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
-
-
-def test_a_rewrite_keeps_the_targets_mode(tmp_path):
-    path = tmp_path / "r.json"
-    path.write_text("old\n")
-    path.chmod(0o600)
-    records.write_text_atomic(path, "new\n")
-    assert path.read_text() == "new\n" and stat.S_IMODE(path.stat().st_mode) == 0o600
-
-
-def test_a_read_only_target_is_refused(tmp_path):
-    path = tmp_path / "r.json"
-    path.write_text("kept\n")
-    path.chmod(0o444)
-    with pytest.raises(RecordError, match="read-only"):
-        records.write_text_atomic(path, "new\n")
-    assert path.read_text() == "kept\n"
-    assert "read-only" in records.check_writable(path)
-
-
-def test_a_symlink_is_followed_or_refused_deliberately(tmp_path):
-    real = tmp_path / "real.json"
-    real.write_text("old\n")
-    link = tmp_path / "link.json"
-    link.symlink_to(real)
-    with pytest.raises(RecordError, match="symlink"):
-        records.write_text_atomic(link, "new\n", follow_symlinks=False)
-    assert real.read_text() == "old\n"
-    assert records.write_text_atomic(link, "new\n") == real  # the link's target is rewritten, the link stays
-    assert link.is_symlink() and real.read_text() == "new\n"
-
-
-def test_check_writable(tmp_path):
-    assert records.check_writable(tmp_path / "new" / "r.json") is None
-    assert records.check_writable(tmp_path) is None
-    assert "is a folder, not a file" in records.check_writable(tmp_path, folder_ok=False)
-    (tmp_path / "file").write_text("")
-    assert "cannot be written" in records.check_writable(tmp_path / "file" / "r.json")
-    assert "not a folder or a .json path" in records.check_writable(tmp_path / "file")
-    assert records.check_writable(tmp_path / "file", folder_ok=False) is None
 
 
 # --------------------------------------------------------------------------- the envelope and the loader

@@ -60,7 +60,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     else:
         result = run_ranks(fn, args.nproc, timeout_s=args.timeout, **kwargs)[0]
         if args.out:
-            from ..records import write_text_atomic
+            from ..atomic import write_text_atomic
 
             write_text_atomic(args.out, json.dumps(result))
     json.dump(result, sys.stdout, indent=1)

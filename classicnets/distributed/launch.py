@@ -31,7 +31,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from tqdm.auto import tqdm
 
-from ..records import write_text_atomic
+from ..atomic import write_text_atomic
 
 
 class RankFailed(RuntimeError):
