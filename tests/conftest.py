@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import copy
+import fcntl
 import functools
 import http.server
 import os
@@ -81,13 +82,39 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("notebook_page", [p for p in toc_pages() if is_notebook(p)])
 
 
+def pytest_configure(config):
+    """Under pytest-xdist (``-n 2``) each worker, and every kernel or subprocess it starts, runs torch on one
+    thread: two processes with two threads each on two cores run several times slower (book/build.py)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def built_book() -> Path:
-    """``_build/html``, built with zero warnings (or trusted as fresh with CLASSICNETS_BOOK_BUILT=1)."""
+    """``_build/html``, built with zero warnings (or trusted as fresh with CLASSICNETS_BOOK_BUILT=1).
+
+    Under pytest-xdist the first worker to get here builds; the others wait on a lock and take its build."""
     if os.environ.get("CLASSICNETS_BOOK_BUILT") == "1":
         if not (HTML / "index.html").exists():
             pytest.fail("CLASSICNETS_BOOK_BUILT=1 but _build/html/index.html is missing")
         return HTML
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID", f"pid {os.getpid()}")
+    (REPO / "_build").mkdir(exist_ok=True)
+    with open(REPO / "_build" / ".built-by", "a+", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        lock.seek(0)
+        if lock.read().strip() == run_id and (HTML / "index.html").exists():
+            return HTML
+        _build_book()
+        lock.seek(0)
+        lock.truncate()
+        lock.write(run_id)
+    return HTML
+
+
+def _build_book() -> None:
     env = dict(os.environ)
     # the chapters' kernels import classicnets from this checkout, even where it is not installed
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
@@ -100,7 +127,6 @@ def built_book() -> Path:
     warnings = [line for line in log.splitlines() if "WARNING" in line and not KERNEL_NOTICE.search(line)]
     assert proc.returncode == 0, f"jupyter-book build failed (artifacts/book-build.log):\n{log[-6000:]}"
     assert not warnings, "the build printed warnings:\n" + "\n".join(warnings)
-    return HTML
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
