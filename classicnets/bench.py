@@ -42,11 +42,12 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import records
+from . import records, timing_results
 from .atomic import check_writable
 from .device_sync import sync
 from .models import alexnet, lenet5
-from .records import MODE_ORDER, BenchResult, Record
+from .records import MODE_ORDER, Record
+from .timing_results import BenchResult
 
 # --------------------------------------------------------------------------- clocks and measure
 
@@ -714,7 +715,7 @@ def _resolve_device(device: Any) -> torch.device:
 def run_benchmark(
     config: Any = "auto", device: Any = None, out: Any = None, verbose: bool = True, command: str = "", **changes: Any
 ) -> BenchResult:
-    """Run a preset (name) or a :class:`BenchConfig`; return a :class:`~classicnets.records.BenchResult`.
+    """Run a preset (name) or a :class:`BenchConfig`; return a :class:`~classicnets.timing_results.BenchResult`.
 
     With ``out`` (a folder or ``.json`` path) the record is rewritten after every case, so a run cut short keeps every
     case it finished (``complete: false``)."""
@@ -951,17 +952,18 @@ def cross_check(
     before = torch.get_num_threads()
     if threads and device.type == "cpu":
         torch.set_num_threads(threads)
-    log(f"{records.CHECK_HEAD}  ({torch.get_num_threads()} CPU thread{'s' if torch.get_num_threads() > 1 else ''})")
+    n_threads = torch.get_num_threads()
+    log(f"{timing_results.CHECK_HEAD}  ({n_threads} CPU thread{'s' if n_threads > 1 else ''})")
     rows: List[Dict[str, Any]] = []
     try:
         for case in cases:
             rows.append(cross_check_case(case, device, min_s, rounds))
             if on_row is not None:
                 on_row(rows)
-            log(records.check_row_text(rows[-1]))
+            log(timing_results.check_row_text(rows[-1]))
     finally:
         torch.set_num_threads(before)
-    worst = records.deviation_line(rows, "largest deviation of the harness from an independent measurement")
+    worst = timing_results.deviation_line(rows, "largest deviation of the harness from an independent measurement")
     if worst:
         log(worst)
     return rows
@@ -980,7 +982,7 @@ def check_record(
         "rounds": rounds,
         "threads": threads,
         "malloc_pinned": malloc_pinned,
-        "largest_deviation_pct": records.largest_deviation(rows),
+        "largest_deviation_pct": timing_results.largest_deviation(rows),
         "cases": list(rows),
     }
     return Record("harness_check", payload, records.environment(device), command)
@@ -1148,7 +1150,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     result = run_benchmark(cfg, device=device, out=a.out, verbose=not a.quiet, command=command, **_changes(a, cfg))
     print(f"\n{result.label}\n{result.table('text')}")
     if result.on_gpu:
-        print("\n" + records.reference_text(result))
+        print("\n" + timing_results.reference_text(result))
     if result.path:
         print(f"\nwrote {result.path}")
     print(f"total {result.total_s:.1f} s")

@@ -45,17 +45,19 @@ class LayerCost:
 
 
 def _as_trace(net: Any, input_shape: Optional[Tuple[int, int, int]] = None) -> Trace:
+    """``net`` as a trace: a Trace itself, a NetSpec traced (at ``input_shape``), or a model that carries its spec
+    (``SpecNet``, ``lenet5("paper")``: a ``.spec`` attribute). This module stays plain Python: any other
+    ``nn.Module`` is traced by the torch adaptor first, ``classicnets.trace_module(net, (C, H, W))``."""
     if isinstance(net, Trace):
         return net
-    if isinstance(net, NetSpec):
-        return trace(net if input_shape is None else net.with_input(input_shape[1:], input_shape[0]))
-    # an nn.Module, read layer by layer (the book's models know their input_shape)
-    from .from_torch import trace_module
-
-    shape = input_shape or getattr(net, "input_shape", None)
-    if shape is None:
-        raise TypeError(f"give input_shape=(C, H, W) to cost a {type(net).__name__}: it does not say its input")
-    return trace_module(net, tuple(shape))
+    spec = net if isinstance(net, NetSpec) else getattr(net, "spec", None)
+    if isinstance(spec, NetSpec):
+        return trace(spec if input_shape is None else spec.with_input(input_shape[1:], input_shape[0]))
+    shape = f"{tuple(input_shape)}" if input_shape else "(C, H, W)"
+    raise TypeError(
+        f"cost reads a NetSpec or a Trace (plain Python), got {type(net).__name__}: trace the module first, "
+        f"e.g. cost_breakdown(classicnets.trace_module(net, {shape}))"
+    )
 
 
 @dataclass(frozen=True)
@@ -168,8 +170,8 @@ def cost_breakdown(net: Any, input_shape: Optional[Tuple[int, int, int]] = None)
     """Shares of parameters and MACs of every convolution and linear layer.
 
     ``net`` is a :class:`~classicnets.layers.NetSpec`, a
-    :class:`~classicnets.arithmetic.Trace` or an ``nn.Module`` (then
-    ``input_shape=(C, H, W)`` unless it carries its spec).
+    :class:`~classicnets.arithmetic.Trace` (of any ``nn.Module``:
+    :func:`classicnets.trace_module`) or a model that carries its spec.
     """
     t = _as_trace(net, input_shape)
     weighted = [r for r in t.rows if r.kind in ("conv", "linear")]

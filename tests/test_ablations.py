@@ -20,7 +20,7 @@ from torch import nn  # noqa: E402
 
 from classicnets import ablations as ab  # noqa: E402
 from classicnets import alexnet_training as at  # noqa: E402
-from classicnets import records  # noqa: E402
+from classicnets import record_plots, records, training_records  # noqa: E402
 from classicnets.arithmetic import trace  # noqa: E402
 from classicnets.layers import LRN, Dropout  # noqa: E402
 
@@ -291,34 +291,37 @@ def test_record_round_trip(tiny_run, tmp_path):
     path = tiny_run.save(tmp_path / "r.json")
     loaded = records.load(path, "training")
     assert loaded.payload["test_acc"] == pytest.approx(tiny_run.test_acc) and loaded.command == rec["command"]
-    h = records.record_history(loaded)
+    h = training_records.record_history(loaded)
     assert [r.test_acc for r in h] == [r.test_acc for r in tiny_run.history]
-    assert "recorded on" in loaded.label and "test accuracy" in records.describe_record(loaded)
-    fig = records.plot_runs(tiny_run, loaded)
+    assert "recorded on" in loaded.label and "test accuracy" in training_records.describe_record(loaded)
+    fig = record_plots.plot_runs(tiny_run, loaded)
     assert len(fig.axes) == 2
     assert records.load_if_exists(tmp_path / "missing.json", "training") is None
     (tmp_path / "bad.json").write_text(json.dumps({"schema": "other"}))
     with pytest.raises(ValueError, match="bad.json: schema 'other'"):
         records.load(tmp_path / "bad.json", "training")
     with pytest.raises(ValueError, match="nothing to plot"):
-        records.plot_runs()
+        record_plots.plot_runs()
 
 
 def test_record_report_and_comparison_table(tiny_run, tmp_path):
-    assert records.ALEXNET_GPU_COMMAND in records.record_report(None) and "No GPU" in records.record_report(None)
+    no_record = training_records.record_report(None)
+    assert records.ALEXNET_GPU_COMMAND in no_record and "No GPU" in no_record
     record = records.load(tiny_run.save(tmp_path / "r.json"), "training")
-    report = records.record_report(record).splitlines()
-    assert report[0] == records.describe_record(record) and len(report) == 4 + len(record.payload["history"])
-    table = records.comparison_table(tiny_run).splitlines()
+    report = training_records.record_report(record).splitlines()
+    assert report[0] == training_records.describe_record(record) and len(report) == 4 + len(record.payload["history"])
+    table = training_records.comparison_table(tiny_run).splitlines()
     assert table[2].startswith("| this run |") and f"{tiny_run.test_acc:.4f}" in table[2]
     assert [l.split("|")[1].strip() for l in table[3:]] == ["the aim"]
     assert "d2l" not in "\n".join(table)  # no reference figure without a traceable source
-    assert "| CPU record | recorded on" in records.comparison_table(tiny_run, record)  # the tiny run ran on the CPU
+    # the tiny run ran on the CPU
+    assert "| CPU record | recorded on" in training_records.comparison_table(tiny_run, record)
     gpu = dataclasses.replace(record, env={**record.env, "device_type": "cuda", "device_name": "NVIDIA H100 80GB HBM3"})
-    rows = records.comparison_table(tiny_run, gpu, None, record).splitlines()
+    rows = training_records.comparison_table(tiny_run, gpu, None, record).splitlines()
     assert [l.split("|")[1].strip() for l in rows[2:]] == ["this run", "GPU record", "CPU record", "the aim"]
-    assert "targets ≥" in records.describe_record(gpu) and "targets" not in records.describe_record(record)
-    fig = records.plot_runs(tiny_run, gpu, None, record)
+    assert "targets ≥" in training_records.describe_record(gpu)
+    assert "targets" not in training_records.describe_record(record)
+    fig = record_plots.plot_runs(tiny_run, gpu, None, record)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert any(l.startswith("GPU record (NVIDIA H100") for l in labels)
     assert any(l.startswith("CPU record") for l in labels)

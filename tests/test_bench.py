@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 
-from classicnets import bench, records
+from classicnets import bench, records, timing_results
 from classicnets.arithmetic import trace
 from classicnets.specs import alexnet_spec, lenet5_spec
 
@@ -116,7 +116,7 @@ def test_json_round_trip(tiny):
     result, out = tiny
     files = list(out.glob("*.json"))
     assert len(files) == 1 and files[0].name.startswith("tiny_cpu")
-    loaded = records.BenchResult.from_record(records.load(files[0], "timing"))
+    loaded = timing_results.BenchResult.from_record(records.load(files[0], "timing"))
     assert loaded.source == "recorded" and loaded.path == str(files[0])
     assert loaded.to_record().to_dict() == json.loads(json.dumps(result.to_record().to_dict()))
     assert loaded.env["device_name"] == result.env["device_name"]
@@ -320,7 +320,7 @@ def test_presets_are_consistent(name):
 
 def test_gpu_presets_cover_the_reference_cases():
     cases = set(bench.preset("gpu-record").cases())
-    for net, task, mode, batch in records.REFERENCE["cases"]:
+    for net, task, mode, batch in timing_results.REFERENCE["cases"]:
         assert (net, task, batch, mode) in cases
     assert bench.preset("gpu-record").budget_s <= 480 and bench.preset("chapter").budget_s <= 60
 
@@ -450,7 +450,7 @@ def test_cross_check_compares_three_measurements():
     for key in ("harness_ms", "timer_ms", "loop_ms"):
         assert row[key] > 0
     assert row["vs_timer_pct"] == pytest.approx(100 * (row["harness_ms"] / row["timer_ms"] - 1))
-    assert records.largest_deviation([row, skipped]) == max(abs(row["vs_timer_pct"]), abs(row["vs_loop_pct"]))
+    assert timing_results.largest_deviation([row, skipped]) == max(abs(row["vs_timer_pct"]), abs(row["vs_loop_pct"]))
     assert skipped["status"] == "skipped" and "TF32" in skipped["reason"]
 
 
@@ -523,4 +523,4 @@ def test_cross_check_record_round_trip(tmp_path):
     assert record.payload["largest_deviation_pct"] == pytest.approx(3.09) and record.payload["threads"] == 1
     back = records.load(record.save(tmp_path / "check.json"), "harness_check")
     assert back.payload == json.loads(json.dumps(record.payload)) and back.command == record.command
-    assert "largest deviation: 3.1% (within 5%)" in records.check_text(back)
+    assert "largest deviation: 3.1% (within 5%)" in timing_results.check_text(back)

@@ -58,10 +58,10 @@ def test_breakdown_reads_specs_traces_and_modules_alike():
     assert (a.total_params, a.total_macs) == (60_965_224, 724_406_816)
     ours = cost_breakdown(cn.alexnet("paper"))  # carries its spec
     assert ours.total_params == 60_965_224
-    tv = cost_breakdown(torchvision.models.alexnet(), (3, 224, 224))
+    tv = cost_breakdown(cn.trace_module(torchvision.models.alexnet(), (3, 224, 224)))
     assert (tv.total_params, tv.total_macs) == (61_100_840, 714_188_480)
-    with pytest.raises(TypeError, match="input_shape"):
-        cost_breakdown(torchvision.models.alexnet())
+    with pytest.raises(TypeError, match=r"got AlexNet: trace the module first, .*trace_module\(net, \(3, 224, 224\)\)"):
+        cost_breakdown(torchvision.models.alexnet(), (3, 224, 224))
     at224 = cost_breakdown(alexnet_spec("blog"), (3, 224, 224))
     assert at224.input_shape == (3, 224, 224) and at224.layer("fc1").params == 6400 * 4096 + 4096
 

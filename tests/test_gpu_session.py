@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from classicnets import bench, records
+from classicnets import bench, records, timing_results
 
 REPO = Path(__file__).resolve().parents[1]
 # on the GPU machine's image (python3 with torch, numpy, tqdm): none of these (KINDS.md's package list)
@@ -77,11 +77,11 @@ def test_session_sends_back_at_most_eight_loadable_files(smoke):
     others = ("alexnet_fashion_gpu.json", "check_harness.json")
     bench_files = [f for f in files if f.endswith(".json") and f not in others]
     assert len(bench_files) == 1
-    result = records.BenchResult.from_record(records.load(out / bench_files[0], "timing"))
+    result = timing_results.BenchResult.from_record(records.load(out / bench_files[0], "timing"))
     assert result.complete and result.ok()
     check = records.load(out / "check_harness.json", "harness_check")
     assert [c["status"] for c in check.payload["cases"]] == ["ok"] and check.payload["threads"] == 1
-    assert "lenet5 train fp32 16" in records.check_text(check)
+    assert "lenet5 train fp32 16" in timing_results.check_text(check)
 
 
 def test_a_committed_cross_check_is_a_gpu_record():

@@ -8,8 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from classicnets import records
-from classicnets.records import BenchResult, Record, RecordError, load, load_all, load_timing
+from classicnets import record_plots, records, timing_results, training_records
+from classicnets.records import Record, RecordError, load, load_all
+from classicnets.timing_results import BenchResult, load_timing
 
 ENV = {
     "device_type": "cuda",
@@ -217,9 +218,9 @@ def test_plots_render_with_several_labelled_y_ticks():
             ("alexnet", "train", "bf16-cl", 256, 8.5),
         ]
     )
-    fig = records.plot_throughput([rec, _fake(device="CPU: x", device_type="cpu")])
+    fig = record_plots.plot_throughput([rec, _fake(device="CPU: x", device_type="cpu")])
     assert sum(len(ax.lines) for ax in fig.axes) >= 2
-    fig2 = records.plot_tflops(rec)
+    fig2 = record_plots.plot_tflops(rec)
     assert any(line.get_linestyle() == "--" for ax in fig2.axes for line in ax.lines)  # the peak
     fig2.canvas.draw()
     for ax in fig2.axes + fig.axes[:1]:  # the TFLOP/s panels used to show a single y tick
@@ -231,14 +232,14 @@ def test_plots_render_with_several_labelled_y_ticks():
 
 def test_time_ratio_per_batch_and_per_image():
     rec = _fake(cases=[("lenet5", "train", "fp32", 256, 2.0), ("alexnet", "train", "fp32", 256, 31.0)])
-    r = records.time_ratio(rec, batch=256)
+    r = timing_results.time_ratio(rec, batch=256)
     assert r["ratio"] == pytest.approx(15.5) and r["unit"] == "ms per batch of 256" and r["alexnet"] == 31.0
     cpu = _fake(cases=[("lenet5", "train", "fp32", 256, 10.0), ("alexnet", "train", "fp32", 2, 500.0)])
-    r = records.time_ratio(cpu, batch=256)
+    r = timing_results.time_ratio(cpu, batch=256)
     assert r["unit"] == "ms per image" and "per image" in r["note"]
     assert (r["alexnet"], r["lenet5"]) == pytest.approx((250.0, 10 / 256))  # per image, as the unit says
     assert r["ratio"] == pytest.approx((500 / 2) / (10 / 256))
-    assert records.time_ratio(_fake(), batch=256) is None
+    assert timing_results.time_ratio(_fake(), batch=256) is None
 
 
 def test_reference_comparison():
@@ -248,11 +249,11 @@ def test_reference_comparison():
             ("lenet5", "train", "fp32", 8192, 8192 / 2.5e6 * 1e3),
         ]
     )
-    rows = {(r["net"], r["batch"]): r for r in records.compare_with_reference(rec)}
+    rows = {(r["net"], r["batch"]): r for r in timing_results.compare_with_reference(rec)}
     assert rows[("alexnet", 512)]["within_5pct"] and rows[("alexnet", 512)]["same_gpu"]
     assert not rows[("lenet5", 8192)]["within_5pct"]
     other = _fake(device="NVIDIA H100 80GB HBM3", cases=[("alexnet", "train", "fp32", 512, 60.0)])
-    assert "different GPU" in records.reference_text(other)
+    assert "different GPU" in timing_results.reference_text(other)
 
 
 def test_mode_speedups():
@@ -265,7 +266,7 @@ def test_mode_speedups():
             ("lenet5", "train", "bf16-cl-compile", 8192, 2.0),
         ]
     )
-    rows = records.mode_speedups(rec)
+    rows = timing_results.mode_speedups(rec)
     assert [(r["net"], r["mode"], r["batch"]) for r in rows] == [
         ("lenet5", "fp32", 8192),
         ("lenet5", "bf16-cl-compile", 8192),
@@ -291,9 +292,9 @@ def test_cross_check_text():
         },
         {"case": ["lenet5", "train", "tf32", 8], "status": "skipped", "reason": "TF32 is a tensor-core format"},
     ]
-    assert records.largest_deviation(rows) == pytest.approx(3.09)
+    assert timing_results.largest_deviation(rows) == pytest.approx(3.09)
     rec = Record("harness_check", {"rounds": 3, "threads": 1, "cases": rows}, {**ENV, "device_type": "cpu"})
-    text = records.check_text(rec)
+    text = timing_results.check_text(rec)
     assert "3 rounds per case, 1 CPU thread" in text and "skipped: TF32" in text
     assert text.splitlines()[-1] == "largest deviation: 3.1% (within 5%)"
 
@@ -303,10 +304,12 @@ def test_training_record_report_table_and_plot():
 
     matplotlib.use("Agg")
     cpu, gpu = _training("cpu"), _training("cuda")
-    assert records.ALEXNET_GPU_COMMAND in records.record_report(None) and "No GPU record" in records.record_report(None)
-    report = records.record_report(cpu).splitlines()
-    assert report[0] == records.describe_record(cpu) and len(report) == 4 + 1
-    assert "targets ≥" in records.describe_record(gpu) and "targets" not in records.describe_record(cpu)
+    no_record = training_records.record_report(None)
+    assert records.ALEXNET_GPU_COMMAND in no_record and "No GPU record" in no_record
+    report = training_records.record_report(cpu).splitlines()
+    assert report[0] == training_records.describe_record(cpu) and len(report) == 4 + 1
+    assert "targets ≥" in training_records.describe_record(gpu)
+    assert "targets" not in training_records.describe_record(cpu)
     recipe = SimpleNamespace(input_size=67, n_train=64, epochs=1)
     run = SimpleNamespace(
         device="CPU: here",
@@ -314,13 +317,13 @@ def test_training_record_report_table_and_plot():
         recipe=recipe,
         test_acc=0.5,
         seconds=3.0,
-        history=records.record_history(cpu),
+        history=training_records.record_history(cpu),
     )
-    rows = records.comparison_table(run, gpu, None, cpu).splitlines()
+    rows = training_records.comparison_table(run, gpu, None, cpu).splitlines()
     assert [line.split("|")[1].strip() for line in rows[2:]] == ["this run", "GPU record", "CPU record", "the aim"]
     assert "d2l" not in "\n".join(rows)  # no reference figure without a traceable source
-    fig = records.plot_runs(run, gpu, None, cpu)
+    fig = record_plots.plot_runs(run, gpu, None, cpu)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert any(label.startswith("GPU record (NVIDIA H100") for label in labels)
     with pytest.raises(ValueError, match="nothing to plot"):
-        records.plot_runs()
+        record_plots.plot_runs()
