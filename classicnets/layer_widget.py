@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from .arithmetic import ArchitectureError, conv_output_size, pool_output_size
 from .explorer import check_value
 from .layers import flag
-from .picture_widget import _STYLE, PictureWidget, _error_html, _esc, _show
+from .picture_widget import _STYLE, PictureWidget, _error_html, _esc, _mark, _show
 from .plots import plot_kernel_placement
 
 
@@ -75,7 +75,9 @@ class ConvLayerWidget(PictureWidget):
             ],
             layout=W.Layout(min_width="360px"),
         )
-        self.children = [W.HBox([controls, self.image], layout=W.Layout(flex_flow="row wrap"))]
+        self.children = [W.HBox([controls, self.image], layout=W.Layout(flex_flow="row wrap")), self.key_fix]
+        _mark(self, "cn-conv-layer", output_size=self.output_size, formula=self.formula)
+        _mark(self, None, torch_check=self.torch_check, message=self.message)
         for control in (self.kind, self.size, self.kernel, self.stride, self.padding, self.dilation, self.ceil_mode):
             control.observe(self._on_change, names="value")
         self.set(

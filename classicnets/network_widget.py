@@ -28,7 +28,7 @@ from .explorer import (
     unknown_choice,
 )
 from .layers import NetSpec
-from .picture_widget import _STYLE, PictureWidget, _error_html, _esc, _ok_html, _show
+from .picture_widget import _STYLE, PictureWidget, _error_html, _esc, _mark, _ok_html, _show
 from .plots import SIZE_KINDS, plot_layer_sizes
 from .specs import ALEXNET_VARIANTS, LENET5_VARIANTS, spec_for
 
@@ -125,7 +125,9 @@ class NetworkExplorer(PictureWidget):
             ],
             layout=W.Layout(min_width="340px"),
         )
-        self.children = [W.HBox([controls, self.summary], layout=W.Layout(flex_flow="row wrap")), self.image]
+        table = W.HBox([controls, self.summary], layout=W.Layout(flex_flow="row wrap"))
+        self.children = [table, self.image, self.key_fix]
+        _mark(self, "cn-network", message=self.message, summary=self.summary, check_result=self.check_result)
 
     def _observe(self) -> None:
         self.net.observe(lambda c: self._on(net=c["new"]), names="value")

@@ -6,12 +6,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import html
-from typing import Dict, Iterator, Tuple
+from typing import Dict, Iterator, Optional, Tuple
 
 import ipywidgets as W
 from matplotlib.figure import Figure
 
 from .plots import fig_to_png
+from .slider_keys import slider_keys
 
 _STYLE = {"description_width": "initial"}
 
@@ -45,6 +46,8 @@ class PictureWidget(W.VBox):
 
     def __init__(self, **kwargs: object) -> None:
         self.image = W.Image(format="png", layout=W.Layout(max_width="100%", height="auto"))
+        self.image.add_class("cn-picture")
+        self.key_fix = slider_keys()  # the arrow keys move the sliders in Notebook 7 too (classicnets.slider_keys)
         self._quiet_depth = 0
         super().__init__(**kwargs)
 
@@ -98,3 +101,12 @@ def _show(slider: W.IntSlider, value: int, low: int, high: int) -> None:
     slider.min = low
     slider.max = high
     slider.value = value
+
+
+def _mark(widget: W.DOMWidget, root: Optional[str], **readouts: W.DOMWidget) -> None:
+    """CSS classes a page (or a browser test) can find the parts by: ``root`` on the widget, ``cn-<name>``
+    (``cn-output-size``, ``cn-message``…) on each read-out."""
+    if root:
+        widget.add_class(root)
+    for name, readout in readouts.items():
+        readout.add_class("cn-" + name.replace("_", "-"))
