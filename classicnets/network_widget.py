@@ -77,6 +77,8 @@ class NetworkExplorer(PictureWidget):
         refused = None if net in self._networks else unknown_choice("network", net, self._networks)
         net = net if net in self._networks else "lenet5"
         self._build_controls(net)
+        # what is shown; the dropdowns already hold a new choice when their observer runs
+        self._shown: Tuple[str, str] = (net, self._first_variant(net))
         self.base: NetSpec = self._spec(net, self._first_variant(net))
         self.spec: NetSpec = self.base
         self.trace: Optional[Trace] = None
@@ -170,6 +172,7 @@ class NetworkExplorer(PictureWidget):
         """Show the unedited ``net``/``variant`` with its first layer selected."""
         label, variants, (lo, hi) = self._networks[net]
         self.base = self.spec = self._spec(net, variant)
+        self._shown = (net, variant)
         self.net.value = net
         self.variant.options = list(variants)
         self.variant.value = variant
@@ -211,7 +214,7 @@ class NetworkExplorer(PictureWidget):
         if net is None and variant is None and not fresh:
             return False
         known = {key: (label, list(variants)) for key, (label, variants, _) in self._networks.items()}
-        net, variant, refused = pick_network(known, (self.net.value, self.variant.value), net, variant)
+        net, variant, refused = pick_network(known, self._shown, net, variant)
         refusals.extend(refused)
         self._start(net, variant)
         return True

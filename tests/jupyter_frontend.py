@@ -202,7 +202,8 @@ class OpenNotebook:
     def describe(widget) -> str:
         """The widget's read-outs as one line of text."""
         return widget.evaluate(
-            "(root) => [...root.querySelectorAll('[class*=\"cn-\"]:not(img)')].map((e) => e.innerText.trim())"
+            "(root) => [...root.querySelectorAll('select')].map((e) => e.value).concat("
+            "[...root.querySelectorAll('[class*=\"cn-\"]:not(img)')].map((e) => e.innerText.trim()))"
             ".filter(Boolean).join(' | ')"
         )
 

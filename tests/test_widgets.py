@@ -331,3 +331,13 @@ def test_explorer_takes_any_spec():
     assert e.check() is True
     e.set(net="lenet5")
     assert e.total_params == 61_706
+
+
+def test_network_dropdown_starts_a_new_network_at_its_first_variant_like_set():
+    """Found in the browser: the network dropdown kept the variant shown before (LeNet5 "paper" gave AlexNet
+    "paper"), while ``set(net=...)`` starts at the first variant, as ``pick_network`` promises."""
+    w = network_explorer("lenet5")
+    w.variant.value = "paper"
+    w.net.value = "alexnet"  # what the dropdown does
+    assert (w.variant.value, w.spec) == ("blog", alexnet_spec("blog"))
+    assert w.total_params == trace(alexnet_spec("blog")).total_params

@@ -165,9 +165,14 @@ class NetworkModel:
         last = "[...root.querySelectorAll('.cn-summary tr')].at(-1)?.cells[2]?.innerText.trim()"
         sliders = " && ".join(f"{_handle(c)} === '{v}'" for c, v in slider_values(self.spec, self.layer).items())
         return (
-            f"{_message_is(None)} && JSON.stringify({table}) === {json.dumps(json.dumps(rows, ensure_ascii=False))}"
+            f"{_message_is(None)} && JSON.stringify({table}) === {json.dumps(_js_json(rows))}"
             f" && {last} === '{total:,}' && {sliders}"
         )
+
+
+def _js_json(value: object) -> str:
+    """``value`` as JavaScript's ``JSON.stringify`` writes it (no spaces, characters as they are)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _handle(control: str) -> str:
