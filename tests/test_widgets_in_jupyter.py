@@ -49,9 +49,12 @@ def exercise(nb: OpenNotebook) -> None:
 
 
 def report(moves: List[Move]) -> str:
-    lines = [f"{'frontend':9} {'widget':11} {'control':19} {'action':12} {'ms':>6}  shows"]
+    lines = [f"{'frontend':9} {'widget':11} {'control':11} {'action':12} {'ms':>5} {'draws':>5}  shows"]
     for m in moves:
-        lines.append(f"{m.frontend:9} {m.widget:11} {m.control:19} {m.action:12} {m.redraw_ms:6.0f}  {m.shown[:110]}")
+        shown = " ".join(m.shown.split())[:150]
+        lines.append(
+            f"{m.frontend:9} {m.widget:11} {m.control:11} {m.action:12} {m.redraw_ms:5.0f} {m.redraws:5}  {shown}"
+        )
     by: Dict[tuple, List[float]] = {}
     for m in moves:
         by.setdefault((m.frontend, m.widget), []).append(m.redraw_ms)
