@@ -89,6 +89,7 @@ def _environment(state: Path) -> dict:
         env[var] = str(state / sub)
     _write_settings(state / "settings")
     env["JUPYTER_PLATFORM_DIRS"] = "1"
+    env["OMP_NUM_THREADS"] = "1"  # four kernels on two cores: torch on one thread each (as book/build.py)
     return env
 
 

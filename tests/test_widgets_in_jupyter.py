@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import shutil
 import statistics
+import time
 from typing import Dict, List, Optional
 
 import nbformat
@@ -48,6 +49,19 @@ def exercise(nb: OpenNotebook) -> None:
         network_moves(nb, 'edited = network_explorer("lenet5", layer="conv2"', "edited", edited, short=True)
 
 
+class Phases:
+    """Seconds since the test began at each step, for the printed report."""
+
+    def __init__(self) -> None:
+        self.start, self.marks = time.monotonic(), []
+
+    def __call__(self, name: str) -> None:
+        self.marks.append((name, time.monotonic() - self.start))
+
+    def report(self) -> str:
+        return "phases: " + ", ".join(f"{name} {t:.1f} s" for name, t in self.marks)
+
+
 def report(moves: List[Move]) -> str:
     lines = [f"{'frontend':9} {'widget':11} {'control':11} {'action':12} {'ms':>5} {'draws':>5}  shows"]
     for m in moves:
@@ -73,19 +87,24 @@ def test_widgets_move_and_show_the_right_numbers_in_jupyterlab_and_notebook7(chr
         for name in CHAPTERS:
             shutil.copy(REPO / "book" / name, root / frontend / name)
     opened: List[OpenNotebook] = []
+    phases = Phases()
     failure: Optional[BaseException] = None
     with running_server(root, tmp_path / "state") as server:
+        phases("server up")
         try:
             for frontend in FRONTENDS:
                 for name in CHAPTERS:
                     opened.append(OpenNotebook(chromium, server, frontend, f"{frontend}/{name}"))
             for nb in opened:
                 nb.run_all()
+            phases("4 pages open, run all started")
             for nb in opened:
                 error = nb.wait_until_run(code_cells(nb.path.split("/")[1]))
                 assert error is None, f"{nb.frontend} {nb.path}: a cell failed:\n{error}"
+            phases("all cells run")
             for nb in opened:
                 exercise(nb)
+                phases(f"{nb.frontend} {nb.path.split('/')[1]} widgets moved")
         except BaseException as exc:  # report the moves made so far, then fail
             failure = exc
             for nb in opened:
@@ -93,8 +112,9 @@ def test_widgets_move_and_show_the_right_numbers_in_jupyterlab_and_notebook7(chr
         finally:
             for nb in opened:
                 nb.close()
+    phases("server stopped")
     moves = [m for nb in opened for m in nb.moves]
-    print("\n" + report(moves))
+    print("\n" + report(moves) + "\n" + phases.report())
     if failure:
         raise failure
     problems = [f"{nb.frontend} {nb.path}: {p}" for nb in opened for p in nb.problems]
