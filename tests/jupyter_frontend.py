@@ -196,7 +196,8 @@ class OpenNotebook:
     def move(self, widget, name: str, control: str, action: str, act: Callable, shown: Callable, redraw=True) -> Move:
         """Do ``act()`` (the reader's action on ``control``), wait until the widget's read-outs changed, ``shown()``
         (a JavaScript condition over the widget's root, as a string) holds, the picture changed (unless not
-        ``redraw``: a change that may leave it as it was) and the kernel is idle again; record the move: the time
+        ``redraw``: a change that leaves it as it was, whose ``shown()`` must then name the last read-out the
+        kernel writes) and the kernel is idle again; record the move: the time
         from the action to the widget's last change, and how many times the picture changed."""
         widget.evaluate("(root) => window.cnReset(root)")
         act()

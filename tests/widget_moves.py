@@ -109,7 +109,14 @@ def layer_moves(nb: OpenNotebook, code: str, name: str, model: LayerModel, short
 def _click(nb, widget, name, model, control, action, selector, attr, value) -> None:
     target = widget.locator(selector, has_text=action) if action != "check" else widget.locator(selector)
     setattr(model, attr, value)
-    nb.move(widget, name, control, action, target.click, model.shown, redraw=False)  # the picture may stay
+    if control != "kind":
+        nb.move(widget, name, control, action, target.click, model.shown)
+        return
+    # Convolution and max pooling draw the same picture here: nothing is sent for it. The PyTorch check is the
+    # last read-out the update writes, so the move is over when it names the pooling layer.
+    module = "MaxPool2d" if value == "max" else "AvgPool2d"
+    shown = lambda: f"{model.shown()} && {_text('.cn-torch-check')}.includes('nn.{module}(')"  # noqa: E731
+    nb.move(widget, name, control, action, target.click, shown, redraw=False)
 
 
 def _one_output(nb: OpenNotebook, code: str) -> None:
@@ -212,7 +219,7 @@ def _network_key(nb, widget, name, model, control, key) -> None:
 
 def _reset(nb, widget, name, model) -> None:
     model.load(model.net, model.variant, model.layer)
-    nb.move(widget, name, "reset", "click", widget.get_by_role("button", name="reset").click, model.shown, redraw=False)
+    nb.move(widget, name, "reset", "click", widget.get_by_role("button", name="reset").click, model.shown)
 
 
 def _choose(nb, widget, name, model, control, value) -> None:
@@ -233,7 +240,7 @@ def _choose(nb, widget, name, model, control, value) -> None:
         model.load(value, VARIANTS[value][0])
         option = LABELS[value]
     select = dropdown.locator("select")
-    nb.move(widget, name, control, value, lambda: select.select_option(label=option), model.shown, redraw=False)
+    nb.move(widget, name, control, value, lambda: select.select_option(label=option), model.shown)
 
 
 def _check(nb, widget, name, model) -> None:
