@@ -53,9 +53,13 @@ window.cnReset = (root) => {
   root.querySelector("img.cn-picture").cnChanges.length = 0;
   window.cnAction = null;
 };
-// [the action's time, the widget's last change, how many times the picture changed]
-window.cnRead = (root) =>
-  [window.cnAction, Math.max(...root.cnMutations), root.querySelector("img.cn-picture").cnChanges.length];
+// the dropdowns' choices and the read-outs, as one line
+window.cnDescribe = (root) => [...root.querySelectorAll("select")].map((e) => e.value)
+  .concat([...root.querySelectorAll('[class*="cn-"]:not(img)')].map((e) => e.innerText.trim()))
+  .filter(Boolean).join(" | ");
+// [the action's time, the widget's last change, how many times the picture changed, what it shows]
+window.cnRead = (root) => [window.cnAction, Math.max(...root.cnMutations),
+  root.querySelector("img.cn-picture").cnChanges.length, window.cnDescribe(root)];
 """
 IDLE = (
     "() => [...document.querySelectorAll('.jp-Notebook-ExecutionIndicator')].some((e) => e.dataset.status === 'idle')"
@@ -197,30 +201,26 @@ class OpenNotebook:
         """Do ``act()`` (the reader's action on ``control``), wait until the widget's read-outs changed, ``shown()``
         (a JavaScript condition over the widget's root, as a string) holds, the picture changed (unless not
         ``redraw``: a change that leaves it as it was, whose ``shown()`` must then name the last read-out the
-        kernel writes) and the kernel is idle again; record the move: the time
-        from the action to the widget's last change, and how many times the picture changed."""
+        kernel writes); record the move: the time from the action to the widget's last change, and how many
+        times the picture changed. (The frontends' kernel-status indicators follow executions, not widget
+        messages, so the picture, written last by every update, says when the kernel's answer is in.)"""
         widget.evaluate("(root) => window.cnReset(root)")
         act()
         picture = "root.querySelector('img.cn-picture').cnChanges.length > 0" if redraw else "true"
         condition = f"(root) => root.cnMutations.length > 0 && {picture} && ({shown()})"
         try:
             self.page.wait_for_function(condition, arg=widget.element_handle(), timeout=WAIT_MS)
-            self.page.wait_for_function(IDLE, timeout=WAIT_MS)
         except Exception as exc:  # say what the widget showed instead
             raise AssertionError(f"{self.frontend} {name}: {control} {action}: {self.describe(widget)}") from exc
-        start, last, redraws = widget.evaluate("(root) => window.cnRead(root)")
-        move = Move(self.frontend, name, control, action, self.describe(widget), last - start, redraws)
+        start, last, redraws, shows = widget.evaluate("(root) => window.cnRead(root)")
+        move = Move(self.frontend, name, control, action, shows, last - start, redraws)
         self.moves.append(move)
         return move
 
     @staticmethod
     def describe(widget) -> str:
         """The widget's read-outs as one line of text."""
-        return widget.evaluate(
-            "(root) => [...root.querySelectorAll('select')].map((e) => e.value).concat("
-            "[...root.querySelectorAll('[class*=\"cn-\"]:not(img)')].map((e) => e.innerText.trim()))"
-            ".filter(Boolean).join(' | ')"
-        )
+        return widget.evaluate("(root) => window.cnDescribe(root)")
 
     def screenshot(self, folder) -> None:
         folder.mkdir(parents=True, exist_ok=True)
