@@ -13,6 +13,7 @@ and picture, ``img.cn-picture``); the number of picture changes it caused is rea
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Callable, List, Optional
 
@@ -94,9 +95,10 @@ class OpenNotebook:
     """A notebook open in ``frontend`` (``"lab"``, ``"notebook"``) in a fresh context; ``problems`` lists
     console errors, page errors, failed requests and requests outside the server."""
 
-    def __init__(self, browser, server: Server, frontend: str, path: str) -> None:
-        self.frontend, self.path, self.server = frontend, path, server
+    def __init__(self, browser, server: Server, frontend: str, path: str, deadline: float) -> None:
+        self.frontend, self.path, self.server, self.deadline = frontend, path, server, deadline
         self.context = browser.new_context(viewport={"width": 1280, "height": 1000})
+        self.context.set_default_timeout(WAIT_MS)  # every click, key press and choice
         self.page = self.context.new_page()
         self.problems: List[str] = []
         self.moves: List[Move] = []
@@ -129,17 +131,23 @@ class OpenNotebook:
         self.problems.append(f"request outside the server: {route.request.url}")
         route.abort()
 
+    def ms(self, longest: int) -> int:
+        """A wait's timeout: ``longest`` ms, or what is left before the test's ``deadline`` (``time.monotonic``)."""
+        return max(1, min(longest, round(1000 * (self.deadline - time.monotonic()))))
+
     # -- running
     def run_all(self) -> None:
         """Wait for the notebook and its kernel, then Run ▸ Run All Cells."""
-        self.page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=RUN_TIMEOUT_MS)
+        self.page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=self.ms(RUN_TIMEOUT_MS))
         # Under load the kernel specs can come after the notebook: the frontend then asks for a kernel, the one the
         # notebook names already selected, as it asks a reader.
         dialog = ".jp-Dialog .jp-mod-accept"
-        self.page.wait_for_function(f"() => ({READY})() || document.querySelector('{dialog}')", timeout=RUN_TIMEOUT_MS)
+        self.page.wait_for_function(
+            f"() => ({READY})() || document.querySelector('{dialog}')", timeout=self.ms(RUN_TIMEOUT_MS)
+        )
         if self.page.locator(dialog).count():
             self.page.locator(dialog).click()
-            self.page.wait_for_function(READY, timeout=RUN_TIMEOUT_MS)
+            self.page.wait_for_function(READY, timeout=self.ms(RUN_TIMEOUT_MS))
         self.page.locator(".lm-MenuBar-item", has_text="Run").first.click()
         self.page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
 
@@ -164,9 +172,9 @@ class OpenNotebook:
                 return done === n || document.querySelector('[data-mime-type="application/vnd.jupyter.error"]');
             }""",
             arg=code_cells,
-            timeout=RUN_TIMEOUT_MS,
+            timeout=self.ms(RUN_TIMEOUT_MS),
         )
-        self.page.wait_for_function(IDLE, timeout=WAIT_MS)
+        self.page.wait_for_function(IDLE, timeout=self.ms(WAIT_MS))
 
     def cell(self, code: str):
         """The code cell whose source contains ``code``."""
@@ -178,7 +186,7 @@ class OpenNotebook:
         """The widget (CSS class ``root``) that the cell holding ``code`` displays, rendered and watched."""
         cell = self.cell(code)
         widget = cell.locator(f".jp-OutputArea-output .{root}")
-        widget.wait_for(state="visible", timeout=WAIT_MS)
+        widget.wait_for(state="visible", timeout=self.ms(WAIT_MS))
         widget.evaluate("(root) => window.cnWatch(root)")
         return widget
 
@@ -209,7 +217,7 @@ class OpenNotebook:
         picture = "root.querySelector('img.cn-picture').cnChanges.length > 0" if redraw else "true"
         condition = f"(root) => root.cnMutations.length > 0 && {picture} && ({shown()})"
         try:
-            self.page.wait_for_function(condition, arg=widget.element_handle(), timeout=WAIT_MS)
+            self.page.wait_for_function(condition, arg=widget.element_handle(), timeout=self.ms(WAIT_MS))
         except Exception as exc:  # say what the widget showed instead
             raise AssertionError(f"{self.frontend} {name}: {control} {action}: {self.describe(widget)}") from exc
         start, last, redraws, shows = widget.evaluate("(root) => window.cnRead(root)")

@@ -31,6 +31,7 @@ pytestmark = pytest.mark.browser
 CHAPTERS = ("01_conv_arithmetic.ipynb", "02_lenet5_architecture.ipynb")
 FRONTENDS = ("lab", "notebook")
 LAYER_REDRAW_MS = 300.0
+BUDGET_S = 240  # every wait in the pages ends by then; the server's start and stop are bounded on their own
 
 
 def code_cells(name: str) -> int:
@@ -88,13 +89,14 @@ def test_widgets_move_and_show_the_right_numbers_in_jupyterlab_and_notebook7(chr
             shutil.copy(REPO / "book" / name, root / frontend / name)
     opened: List[OpenNotebook] = []
     phases = Phases()
+    deadline = time.monotonic() + BUDGET_S
     failure: Optional[BaseException] = None
     with running_server(root, tmp_path / "state") as server:
         phases("server up")
         try:
             for frontend in FRONTENDS:
                 for name in CHAPTERS:
-                    opened.append(OpenNotebook(chromium, server, frontend, f"{frontend}/{name}"))
+                    opened.append(OpenNotebook(chromium, server, frontend, f"{frontend}/{name}", deadline))
             for nb in opened:
                 nb.run_all()
             phases("4 pages open, run all started")

@@ -94,7 +94,7 @@ LAYER_KEYS += (("dilation", "ArrowRight"),)
 def layer_moves(nb: OpenNotebook, code: str, name: str, model: LayerModel, short: bool = False) -> None:
     """Each slider by a key, then (unless ``short``) max pooling, ceil_mode and an impossible input size."""
     widget = nb.widget(code, "cn-conv-layer")
-    nb.page.wait_for_function(f"(root) => {model.shown()}", arg=widget.element_handle(), timeout=15_000)
+    nb.page.wait_for_function(f"(root) => {model.shown()}", arg=widget.element_handle(), timeout=nb.ms(15_000))
     keys = (("kernel", "ArrowRight"), ("padding", "End")) if short else LAYER_KEYS + (("size", "Home"),)
     for i, (control, key) in enumerate(keys):
         if not short and i == len(keys) - 1:  # before the impossible size: the pooling controls
@@ -193,7 +193,7 @@ def _handle(control: str) -> str:
 def network_moves(nb: OpenNotebook, code: str, name: str, model: NetworkModel, short: bool = False) -> None:
     """The layer dropdown, each slider by a key, an impossible kernel, reset, build & check, variant, network."""
     widget = nb.widget(code, "cn-network")
-    nb.page.wait_for_function(f"(root) => {model.shown()}", arg=widget.element_handle(), timeout=15_000)
+    nb.page.wait_for_function(f"(root) => {model.shown()}", arg=widget.element_handle(), timeout=nb.ms(15_000))
     if short:
         _network_key(nb, widget, name, model, "padding", "ArrowRight")
         _reset(nb, widget, name, model)
@@ -248,4 +248,4 @@ def _check(nb, widget, name, model) -> None:
     _, total, _ = model.expected()
     widget.get_by_role("button", name="build & check").click()
     verdict = f"{total:,} trainable parameters as counted"
-    widget.locator(".cn-check-result", has_text=verdict).wait_for(timeout=15_000)
+    widget.locator(".cn-check-result", has_text=verdict).wait_for(timeout=nb.ms(15_000))
