@@ -5,11 +5,13 @@ all their cells at once (one kernel each), then in each frontend every widget th
 control by control — the keyboard on each slider (arrows, Home/End), a click on the toggle buttons, checkbox
 and buttons, a choice in each dropdown — and each move must show the right numbers: the output size from the
 formula (``classicnets.arithmetic``), the error message for an impossible setting, every feature map's size and
-the parameter totals of the edited network (``trace``), each move redrawing the picture exactly once with the
-cell still holding one output. Redraw times are printed per widget; the one-layer widget's slider moves must
+the parameter totals of the edited network (``trace``); each slider move redraws the picture exactly once, no
+move more than once (convolution → max pooling draws the same picture: nothing is sent), and the cell still holds
+its one output. Redraw times are printed per widget; the one-layer widget's slider moves must
 redraw within :data:`LAYER_REDRAW_MS`. The server is stopped whatever happens.
 
-Run:  pytest tests/test_widgets_in_jupyter.py -s      (-s prints the moves and the redraw times)
+Run:  pytest tests/test_widgets_in_jupyter.py -s      (-s prints the moves and the redraw times; they are also
+      written to artifacts/widgets-in-jupyter.txt, with the test's phases)
 """
 
 from __future__ import annotations
@@ -116,7 +118,10 @@ def test_widgets_move_and_show_the_right_numbers_in_jupyterlab_and_notebook7(chr
                 nb.close()
     phases("server stopped")
     moves = [m for nb in opened for m in nb.moves]
-    print("\n" + report(moves) + "\n" + phases.report())
+    text = report(moves) + "\n" + phases.report()
+    print("\n" + text)  # pytest -s shows it; under xdist it is in the artifact
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "widgets-in-jupyter.txt").write_text(text + "\n", encoding="utf-8")
     if failure:
         raise failure
     problems = [f"{nb.frontend} {nb.path}: {p}" for nb in opened for p in nb.problems]
