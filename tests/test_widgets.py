@@ -331,3 +331,27 @@ def test_explorer_takes_any_spec():
     assert e.check() is True
     e.set(net="lenet5")
     assert e.total_params == 61_706
+
+
+def test_network_dropdown_starts_a_new_network_at_its_first_variant_like_set():
+    """Found in the browser: the network dropdown kept the variant shown before (LeNet5 "paper" gave AlexNet
+    "paper"), while ``set(net=...)`` starts at the first variant, as ``pick_network`` promises."""
+    w = network_explorer("lenet5")
+    w.variant.value = "paper"
+    w.net.value = "alexnet"  # what the dropdown does
+    assert (w.variant.value, w.spec) == ("blog", alexnet_spec("blog"))
+    assert w.total_params == trace(alexnet_spec("blog")).total_params
+
+
+def test_each_widget_brings_the_notebook7_slider_key_fix():
+    """The hidden Output that lets arrow keys reach a slider in Notebook 7 (classicnets/slider_keys.py) is a child
+    of both widgets, holds the listener as JavaScript, and is not displayed; the static picture is unchanged."""
+    from classicnets.slider_keys import SCRIPT, SLIDER_KEYS
+
+    for w in (ConvLayerWidget(), NetworkExplorer()):
+        fix = w.key_fix
+        assert fix in w.children and fix.layout.display == "none"
+        (output,) = fix.outputs
+        assert output["data"]["application/javascript"] == SCRIPT
+        assert "data-lm-suppress-shortcuts" in SCRIPT and all(k in SCRIPT for k in SLIDER_KEYS)
+        assert base64.b64decode(w._repr_mimebundle_()["image/png"]).startswith(PNG)
