@@ -3,7 +3,7 @@
 :func:`train_html` returns one self-contained HTML fragment — an inline ``<style>``, two
 ``<script type="application/json">`` blocks (the settings and the data subset) and one inline
 ``<script>`` holding ``classicnets/assets/lenet_train.js`` (forward and backward passes, SGD with
-momentum, the trainer that runs in time slices, and the page). No CDN, no request, no kernel.
+momentum), ``lenet_train_loop.js`` (the trainer, in slices of time) and ``lenet_train_page.js`` (the page). No CDN, no request, no kernel.
 ``book/lenet5_train_in_browser.ipynb`` displays it.
 
 The data: a class-balanced subset of Fashion-MNIST, made at page-build time from the files
@@ -122,9 +122,12 @@ def train_payload() -> Dict[str, Any]:
     return {"settings": dict(DEFAULTS, variants=list(VARIANTS)), "data": data}
 
 
+JS_FILES = ("lenet_train.js", "lenet_train_loop.js", "lenet_train_page.js")
+
+
 def train_js() -> str:
-    """The page's JavaScript: network, trainer and page."""
-    return asset("lenet_train.js")
+    """The page's JavaScript: the network (forward, backward, SGD), the time-sliced trainer and the page."""
+    return "\n".join(asset(name) for name in JS_FILES)
 
 
 def train_html(variant: str = DEFAULTS["variant"], element_id: Optional[str] = None) -> str:
@@ -155,6 +158,43 @@ def train_html(variant: str = DEFAULTS["variant"], element_id: Optional[str] = N
     )
 
 
+def train_in_pytorch(variant: str = DEFAULTS["variant"], **changes: Any) -> Dict[str, Any]:
+    """The page's recipe in PyTorch, on the same subset: SGD with momentum, batches drawn from a permutation
+    per epoch (a batch may span two), the learning rate decaying linearly from ``lr`` to 0, the test images
+    evaluated every half epoch. ``{"evals": [(images seen, accuracy)], "seconds", "settings"}`` (seconds of
+    training, evaluation excluded). Its initial weights and shuffling come from torch's generator, not the
+    page's, so the curves match the page's in shape, not number for number.
+    """
+    import time
+
+    from .models import lenet5
+
+    cfg = {**DEFAULTS, "variant": variant, **changes}
+    s = subset()
+    x, y = prepare(s["x_train"], s["mean"], s["std"]), torch.from_numpy(s["y_train"].astype(np.int64))
+    x_test, y_test = prepare(s["x_test"], s["mean"], s["std"]), torch.from_numpy(s["y_test"].astype(np.int64))
+    torch.manual_seed(cfg["seed"])
+    model = lenet5(cfg["variant"])
+    opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"])
+    n, total = len(y), cfg["epochs"] * len(y)
+    order = torch.cat([torch.randperm(n) for _ in range(cfg["epochs"] + 1)])
+    evals, seconds, seen = [], 0.0, 0
+    while seen < total:
+        start = time.perf_counter()
+        opt.param_groups[0]["lr"] = cfg["lr"] * max(0.0, 1 - seen / total)
+        idx = order[seen : seen + cfg["batch"]]
+        loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        seen += cfg["batch"]
+        seconds += time.perf_counter() - start
+        if seen // (n // 2) > len(evals) or seen >= total:
+            with torch.no_grad():
+                evals.append((seen, (model(x_test).argmax(1) == y_test).float().mean().item()))
+    return {"evals": evals, "seconds": seconds, "settings": cfg}
+
+
 def show(variant: str = DEFAULTS["variant"]) -> None:
     """Display the trainer in a notebook (Jupyter, Colab, or the built book)."""
     from IPython.display import HTML, display
@@ -162,4 +202,4 @@ def show(variant: str = DEFAULTS["variant"]) -> None:
     display(HTML(train_html(variant)))
 
 
-__all__ = ["subset", "prepare", "pack", "unpack", "train_payload", "train_js", "train_html", "show"]
+__all__ = ["subset", "prepare", "pack", "unpack", "train_payload", "train_js", "train_html", "train_in_pytorch", "show"]
