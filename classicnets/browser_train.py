@@ -3,7 +3,8 @@
 :func:`train_html` returns one self-contained HTML fragment — an inline ``<style>``, two
 ``<script type="application/json">`` blocks (the settings and the data subset) and one inline
 ``<script>`` holding ``classicnets/assets/lenet_train.js`` (forward and backward passes, SGD with
-momentum), ``lenet_train_loop.js`` (the trainer, in slices of time) and ``lenet_train_page.js`` (the page). No CDN, no request, no kernel.
+momentum), ``lenet_train_loop.js`` (the trainer, in slices of time) and ``lenet_train_page.js`` (the
+page). No CDN, no request, no kernel.
 ``book/lenet5_train_in_browser.ipynb`` displays it.
 
 The data: a class-balanced subset of Fashion-MNIST, made at page-build time from the files

@@ -64,7 +64,8 @@ const job = JSON.parse(fs.readFileSync(0, "utf8"));
     const d = await T.decodeData(job.payload.data);
     out.data = {};
     for (const s of ["train", "test"]) {
-      out.data[s] = {pixels: Array.from(d[s].pixels), labels: Array.from(d[s].labels), x: Array.from(d[s].x.subarray(0, 8 * 1024))};
+      const x = Array.from(d[s].x.subarray(0, 8 * 1024));
+      out.data[s] = {pixels: Array.from(d[s].pixels), labels: Array.from(d[s].labels), x: x};
     }
     const tr = T.createTrainer(d, Object.assign({}, job.payload.settings, job.trainer));
     out.messages = job.bad.map(([k, v]) => tr.set({[k]: v}));
