@@ -12,6 +12,7 @@ PARTS = {
         "book/02_lenet5_architecture",
         "book/03_lenet5_training",
         "book/lenet5_inside",
+        "book/lenet5_train_in_browser",
     ],
     "AlexNet": [
         "book/04_alexnet_architecture",
