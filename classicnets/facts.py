@@ -40,7 +40,7 @@ class Fact:
 
 
 FACTS: Tuple[Fact, ...] = (
-    # LeNet-5, section II.B ("LeNet-5") of the 1998 paper
+    # LeNet-5: section II.B ("LeNet-5") of the 1998 paper, except the two totals, which close §II.A
     Fact("lenet5_input", "32×32", f"{LECUN_1998}, §II.B", "input image size"),
     Fact("lenet5_c1_params", "156", f"{LECUN_1998}, §II.B", "C1 trainable parameters"),
     Fact("lenet5_c1_connections", "122,304", f"{LECUN_1998}, §II.B", "C1 connections"),
@@ -51,8 +51,8 @@ FACTS: Tuple[Fact, ...] = (
     Fact("lenet5_c5_connections", "48,120", f"{LECUN_1998}, §II.B", "C5 trainable connections"),
     Fact("lenet5_f6_units", "84", f"{LECUN_1998}, §II.B", "F6 units"),
     Fact("lenet5_f6_params", "10,164", f"{LECUN_1998}, §II.B", "F6 trainable parameters"),
-    Fact("lenet5_connections", "340,908", f"{LECUN_1998}, §II.B", "connections of the whole network"),
-    Fact("lenet5_params", "60,000", f"{LECUN_1998}, §II.B", "trainable free parameters"),
+    Fact("lenet5_connections", "340,908", f"{LECUN_1998}, §II.A", "connections of the whole network"),
+    Fact("lenet5_params", "60,000", f"{LECUN_1998}, §II.A", "trainable free parameters"),
     Fact("lenet5_squash_a", "1.7159", f"{LECUN_1998}, Appendix A", "amplitude A of f(a) = A tanh(S a)"),
     # MNIST (section III.A) and Fashion-MNIST have the same split
     Fact("mnist_train", "60,000", f"{LECUN_1998}, §III.A", "MNIST training images"),

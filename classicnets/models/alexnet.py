@@ -31,7 +31,8 @@ class AlexNet(nn.Module):
       torchvision; the paper drops the *outputs* of fc1 and fc2 (§4.2), i.e.
       before fc2 and fc3;
     * input 227×227, not the 224×224 the paper states: with an unpadded 11×11
-      stride-4 conv1 only 227 gives the 55×55 maps it reports;
+      stride-4 conv1, 227 is the smallest input that gives the 55×55 maps it
+      reports, and the only one that reads every pixel (228–230 also give 55);
     * PyTorch's default initialisation instead of N(0, 0.01) weights and
       biases of 1 in conv2, conv4, conv5 and the hidden fc layers (§5); the
       training recipe is the caller's;
