@@ -9,10 +9,10 @@ import ipywidgets as W
 from matplotlib.figure import Figure
 
 from .arithmetic import ArchitectureError, conv_output_size, pool_output_size
+from .arithmetic_plots import plot_kernel_placement
 from .explorer import check_value
 from .layers import flag
 from .picture_widget import _STYLE, PictureWidget, _error_html, _esc, _mark, _show
-from .plots import plot_kernel_placement
 
 
 class ConvLayerWidget(PictureWidget):

@@ -10,6 +10,7 @@ import ipywidgets as W
 from matplotlib.figure import Figure
 
 from .arithmetic import ArchitectureError, Trace, trace
+from .arithmetic_plots import SIZE_KINDS, plot_layer_sizes
 from .explorer import (
     GEOMETRY,
     GEOMETRY_LIMITS,
@@ -29,7 +30,6 @@ from .explorer import (
 )
 from .layers import NetSpec
 from .picture_widget import _STYLE, PictureWidget, _error_html, _esc, _mark, _ok_html, _show
-from .plots import SIZE_KINDS, plot_layer_sizes
 from .specs import ALEXNET_VARIANTS, LENET5_VARIANTS, spec_for
 
 #: Networks the explorer offers: key -> (label, variants, input-size slider range).

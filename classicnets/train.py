@@ -383,6 +383,47 @@ def _check_xy(where: str, x: Any, y: Any, names: tuple[str, str]) -> None:
         )
 
 
+def _nhwc_refusal(model: nn.Module, x: torch.Tensor) -> Optional[str]:
+    """Why the model cannot take channels-last (NHWC) batches, or ``None`` when it can: one image forward in
+    eval mode without grad, in NHWC and then (if that failed) in NCHW. A model that fails in NCHW too is left
+    to the data checks to explain. The model is returned to its layout and mode."""
+    was_training = model.training
+    model.eval()
+    one = x[:1]
+    try:
+        with torch.no_grad():
+            try:
+                model.to(memory_format=torch.channels_last)(one.contiguous(memory_format=torch.channels_last))
+                return None
+            except RuntimeError as err:
+                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            try:
+                model.to(memory_format=torch.contiguous_format)(one.contiguous())
+            except Exception:
+                return None  # not a layout problem: _output_width names it
+            return first
+    finally:
+        model.to(memory_format=torch.contiguous_format)
+        model.train(was_training)
+
+
+def _resolve_channels_last(channels_last: Optional[bool], model: nn.Module, x: torch.Tensor) -> bool:
+    """``None`` (the default): channels-last for image batches when the model takes them, else NCHW, said once."""
+    if channels_last is not None:
+        return bool(channels_last)
+    if x.dim() != 4:
+        return False
+    why = _nhwc_refusal(model, x)
+    if why is None:
+        return True
+    _warn(
+        f"fit: {type(model).__name__} fails on channels-last (NHWC) batches ({why}): training in the default "
+        "layout, NCHW, which is slower. A flatten written as x.view(N, -1) is the usual cause: torch.flatten(x, 1) "
+        "or x.reshape works in both layouts. channels_last=False silences this message."
+    )
+    return False
+
+
 def _output_width(model: nn.Module, x: torch.Tensor, device: torch.device) -> int:
     """The number of classes the model predicts: the width of its logits for one image (eval mode, no grad)."""
     was_training = model.training
@@ -436,9 +477,12 @@ def _make_optimizer(
         lr = DEFAULT_LR[name] if lr is None else lr
         if name == "sgd":
             return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
-        if name == "adamw":
-            return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        adam = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
+        params = list(params)
+        try:  # one fused kernel per step instead of a dozen small ones (CPU and CUDA, torch >= 2.4)
+            return adam(params, lr=lr, weight_decay=weight_decay, fused=True)
+        except (RuntimeError, ValueError, TypeError):  # an older torch, or a device without the fused kernel
+            return adam(params, lr=lr, weight_decay=weight_decay)
     if callable(optimizer):
         kwargs: dict[str, Any] = {}
         if lr is not None:
@@ -672,7 +716,7 @@ def _meta(
 
 
 def _prepare_data(
-    data: Any, model: nn.Module, dev: torch.device, max_train: Optional[int], channels_last: bool, check_labels: bool
+    data: Any, model: nn.Module, dev: torch.device, max_train: Optional[int], check_labels: bool
 ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
     """Check the data (one clear message per problem, before any training) and move it to ``dev`` once."""
     x_train, y_train, x_test, y_test = _split(data)
@@ -683,8 +727,7 @@ def _prepare_data(
         x_train, y_train = x_train[:max_train], y_train[:max_train]
     if len(x_train) == 0:
         raise ValueError("fit: the training set is empty; give at least one image")
-    mem = torch.channels_last if channels_last and x_train.dim() == 4 else torch.contiguous_format
-    x_train, y_train = x_train.to(dev).contiguous(memory_format=mem), y_train.to(dev)
+    x_train, y_train = x_train.to(dev), y_train.to(dev)
     if x_test is not None and y_test is not None:
         x_test, y_test = x_test.to(dev), y_test.to(dev)
     if check_labels:
@@ -716,7 +759,7 @@ def fit(
     eval_batch_size: int = 1024,
     max_train: Optional[int] = None,
     loss_fn: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None,
-    channels_last: bool = False,
+    channels_last: Optional[bool] = None,
     amp: bool = False,
     schedule: Optional[str] = None,
     on_step: Optional[StepCallback] = None,
@@ -737,9 +780,11 @@ def fit(
     weights give the same history on a CPU. ``device``: :func:`pick_device` by default.
     ``augment(batch)`` runs on each training batch on the device (e.g. :func:`random_crop_flip`).
     ``loss_fn(logits, targets)``: cross-entropy by default. ``channels_last``: the NHWC memory
-    format, faster for convolutions on CPU and CUDA (about 10% for LeNet5 on a CPU;
-    ``benchmarks/train_lenet5.py`` compares). Off by default: a model that flattens with
-    ``.view`` (as the blog's LeNet5 does) fails on NHWC tensors. ``amp``: float16 with loss
+    format, the faster one for convolutions on a CPU (``benchmarks/train_lenet5.py`` and
+    ``benchmarks/fit_vs_d2l.py`` measure it). ``None`` (the default) uses it for image batches
+    whenever the model takes NHWC tensors, tried on one image before training; a model that
+    cannot (one that flattens with ``.view``, as the blog post's LeNet5 does) trains in NCHW,
+    and ``fit`` says so once. ``True``/``False`` force the choice. ``amp``: float16 with loss
     scaling on CUDA, bfloat16 on CPU. ``schedule``: ``None`` (constant), ``"cosine"`` (down to 0
     over the run) or ``"onecycle"`` (warm up to ``lr``, then anneal).
 
@@ -758,9 +803,11 @@ def fit(
     dev = pick_device(device)
     if dev.type == "cpu":
         _tune_cpu()
-    channels_last = bool(channels_last)
     model.to(dev)
-    x_train, y_train, x_test, y_test = _prepare_data(data, model, dev, max_train, channels_last, loss_fn is None)
+    x_train, y_train, x_test, y_test = _prepare_data(data, model, dev, max_train, loss_fn is None)
+    channels_last = _resolve_channels_last(channels_last, model, x_train)
+    if channels_last and x_train.dim() == 4:
+        x_train = x_train.contiguous(memory_format=torch.channels_last)
     mem = torch.channels_last if channels_last and x_train.dim() == 4 else torch.contiguous_format
     if mem is torch.channels_last:
         model.to(memory_format=torch.channels_last)

@@ -32,7 +32,7 @@ LAYERS: List[tuple] = [
     ("records: plain data, no loop, no plots", {"records", "timing_results"}),
     ("torch adaptor and models", {"from_torch", "models"}),
     ("data and the training loop", {"data", "train", "training_records"}),
-    ("pictures", {"plots", "drawing", "record_plots"}),
+    ("pictures", {"plots", "arithmetic_plots", "drawing", "record_plots"}),
     (
         "the chapters' machinery",
         {

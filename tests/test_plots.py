@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
-from classicnets import plots
+from classicnets import arithmetic_plots, plots
 from classicnets.arithmetic import ArchitectureError, conv_output_size, trace
 from classicnets.models import lenet5
 from classicnets.specs import C3_TABLE, alexnet_spec, lenet5_spec
@@ -120,35 +120,35 @@ def test_filters_rgb():
 
 @pytest.mark.parametrize("size,k,s,p,d", [(7, 3, 2, 1, 1), (32, 5, 1, 0, 1), (10, 3, 3, 0, 2), (5, 5, 1, 2, 1)])
 def test_kernel_positions_agree_with_the_arithmetic(size, k, s, p, d):
-    starts = plots.kernel_positions(size, k, s, p, d)
+    starts = arithmetic_plots.kernel_positions(size, k, s, p, d)
     assert len(starts) == conv_output_size(size, k, s, p, d)
     assert starts[-1] + d * (k - 1) + 1 <= size + 2 * p
-    fig = plots.plot_kernel_placement(size, k, s, p, d)
+    fig = arithmetic_plots.plot_kernel_placement(size, k, s, p, d)
     n = len(starts)
     assert f"output {n}×{n}" in fig.axes[0].get_title()
 
 
 def test_kernel_placement_ceil_mode_window_spills():
-    starts = plots.kernel_positions(6, 3, 2, 0, pool=True, ceil_mode=True)
+    starts = arithmetic_plots.kernel_positions(6, 3, 2, 0, pool=True, ceil_mode=True)
     assert starts == [0, 2, 4]  # the last window starts at 4 and spills one cell past 6
-    fig = plots.plot_kernel_placement(6, 3, 2, 0, pool=True, ceil_mode=True)
+    fig = arithmetic_plots.plot_kernel_placement(6, 3, 2, 0, pool=True, ceil_mode=True)
     assert "output 3×3" in fig.axes[0].get_title()
     assert any(patch.get_hatch() for patch in fig.axes[0].patches)
 
 
 def test_kernel_placement_impossible_setting_is_a_picture_not_an_error():
     with pytest.raises(ArchitectureError):
-        plots.kernel_positions(3, 7)
-    fig = plots.plot_kernel_placement(3, 7)
+        arithmetic_plots.kernel_positions(3, 7)
+    fig = arithmetic_plots.plot_kernel_placement(3, 7)
     assert "larger than its padded input" in fig.axes[0].get_title().replace("\n", " ")
-    fig = plots.plot_kernel_placement(5, 3, error="pool: average pooling has no dilation")
+    fig = arithmetic_plots.plot_kernel_placement(5, 3, error="pool: average pooling has no dilation")
     assert "no dilation" in fig.axes[0].get_title()
 
 
 def test_layer_sizes_lenet_with_baseline_and_highlight():
     base = lenet5_spec("blog")
     edited = base.with_layer("conv2", kernel=3)
-    fig = plots.plot_layer_sizes(edited, highlight="conv2", baseline=base)
+    fig = arithmetic_plots.plot_layer_sizes(edited, highlight="conv2", baseline=base)
     ax_size, ax_par = fig.axes[:2]
     names = [t.get_text() for t in ax_par.get_xticklabels()]
     assert names == ["input", "conv1", "pool1", "conv2", "pool2", "fc1", "fc2", "fc3"]
@@ -166,7 +166,7 @@ def test_layer_sizes_lenet_with_baseline_and_highlight():
 
 
 def test_layer_sizes_alexnet_and_error_banner():
-    fig = plots.plot_layer_sizes(trace(alexnet_spec("paper")), error="conv2: impossible")
+    fig = arithmetic_plots.plot_layer_sizes(trace(alexnet_spec("paper")), error="conv2: impossible")
     assert "AlexNet (paper)" in fig._suptitle.get_text()
     assert any("conv2: impossible" in t.get_text() for t in fig.texts)
 
@@ -186,7 +186,7 @@ def test_kernel_placement_dilated_taps_are_drawn_and_fast():
     import time
 
     start = time.perf_counter()
-    fig = plots.plot_kernel_placement(256, 64, 1, 32, 4)
+    fig = arithmetic_plots.plot_kernel_placement(256, 64, 1, 32, 4)
     assert time.perf_counter() - start < 3.0  # about 0.3 s on an idle machine
     taps = fig.axes[0].images[0].get_array()
     assert taps.shape[:2] == (253, 253) and (taps[::4, ::4, 3] > 0).all() and taps[1::4, :, 3].max() == 0

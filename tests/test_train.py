@@ -414,11 +414,45 @@ def test_history_to_json_is_atomic(problem, tmp_path, monkeypatch):
     assert T.History.from_json(target).as_dicts() == h.as_dicts()
 
 
-def test_channels_last_is_opt_in_and_changes_the_speed_not_the_answer(problem):
-    h = T.fit(tiny_net(), problem, epochs=1, progress=False, device="cpu", channels_last=True)
-    off = T.fit(tiny_net(), problem, epochs=1, progress=False, device="cpu")
+def test_channels_last_is_the_default_and_changes_the_speed_not_the_answer(problem):
+    h = T.fit(tiny_net(), problem, epochs=1, progress=False, device="cpu")
+    off = T.fit(tiny_net(), problem, epochs=1, progress=False, device="cpu", channels_last=False)
     assert h.meta["channels_last"] is True and off.meta["channels_last"] is False
     assert [r.test_acc for r in h] == [r.test_acc for r in off]  # the layout changes the speed, not the answer
+
+
+class ViewFlatten(nn.Module):  # flattens as the blog post's LeNet5 does: x.view(N, -1) needs NCHW strides
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv, self.fc = nn.Conv2d(1, 4, 3, padding=1), nn.Linear(4 * 8 * 8, 2)
+
+    def forward(self, x):
+        x = torch.relu(self.conv(x))
+        return self.fc(x.view(x.size(0), -1))
+
+
+def test_a_view_flattening_model_trains_in_nchw_and_fit_says_so_once(problem, capsys):
+    with pytest.raises(RuntimeError, match="view"):  # what NHWC does to it, forced
+        T.fit(ViewFlatten(), problem, epochs=1, progress=False, device="cpu", channels_last=True)
+    capsys.readouterr()
+    model = ViewFlatten()
+    h = T.fit(model, problem, epochs=2, progress=False, device="cpu")
+    said = capsys.readouterr()
+    text = said.out + said.err
+    assert h.meta["channels_last"] is False and text.count("fails on channels-last (NHWC) batches") == 1
+    assert "ViewFlatten" in text and "torch.flatten(x, 1)" in text and "channels_last=False silences" in text
+    assert model.conv.weight.is_contiguous()  # left in the layout it trained in
+    ref = T.fit(ViewFlatten(), problem, epochs=2, progress=False, device="cpu", channels_last=False)
+    assert [r.test_acc for r in h] == [r.test_acc for r in ref]  # the fallback is exactly the NCHW run
+    assert "channels-last" not in capsys.readouterr().out
+
+
+def test_adam_is_fused_where_torch_has_it():
+    opt = T._make_optimizer("adam", tiny_net().parameters(), None, 0.0)
+    assert opt.defaults.get("fused") is True  # torch >= 2.4 on a CPU
+    sgd = T._make_optimizer("sgd", tiny_net().parameters(), None, 0.0)
+    assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["momentum"] == 0.9
 
 
 def test_a_model_that_returns_nothing_or_the_wrong_shape_is_named_before_training(problem):

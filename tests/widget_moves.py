@@ -16,9 +16,9 @@ from typing import Optional, Tuple
 from jupyter_frontend import OpenNotebook
 
 from classicnets.arithmetic import ArchitectureError, conv_output_size, pool_output_size, trace
+from classicnets.arithmetic_plots import SIZE_KINDS
 from classicnets.explorer import edit_input, edit_layer, editable_layers, slider_values
 from classicnets.layers import NetSpec
-from classicnets.plots import SIZE_KINDS
 from classicnets.specs import ALEXNET_VARIANTS, LENET5_VARIANTS, spec_for
 
 VARIANTS = {"lenet5": LENET5_VARIANTS, "alexnet": ALEXNET_VARIANTS}
