@@ -16,20 +16,29 @@ gains about 1.5 points of test accuracy in 5 epochs.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .atomic import write_text_atomic  # the one atomic writer for files the package writes
 from .device_sync import sync
+from .fit_checks import (
+    _check_count,
+    _check_fit_args,
+    _check_labels,
+    _check_xy,
+    _output_width,
+    _resolve_channels_last,
+    _split,
+    _warn,
+)
+from .history import EpochRecord, History
+from .optimizers import DEFAULT_LR, OptimizerArg, _Amp, _make_optimizer, _make_schedule
 
 __all__ = [
     "pick_device",
@@ -46,12 +55,8 @@ __all__ = [
 
 DeviceLike = Union[str, torch.device, None]
 Augment = Callable[[torch.Tensor], torch.Tensor]
-OptimizerArg = Union[str, Callable[..., torch.optim.Optimizer]]
 #: ``on_step(step, loss, logits, labels)``; a true return value stops training.
 StepCallback = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], Optional[bool]]
-
-#: Learning rate used when ``fit(lr=None)``, per named optimizer.
-DEFAULT_LR = {"adam": 1e-3, "adamw": 1e-3, "sgd": 0.1}
 
 
 # --------------------------------------------------------------------------
@@ -105,125 +110,6 @@ def _model_device(model: nn.Module) -> torch.device:
     for tensor in model.buffers():
         return tensor.device
     return torch.device("cpu")
-
-
-# --------------------------------------------------------------------------
-# History
-# --------------------------------------------------------------------------
-
-
-@dataclass
-class EpochRecord:
-    """What one epoch did. ``seconds`` is training time only; the test pass is ``eval_seconds``."""
-
-    epoch: int
-    train_loss: float
-    train_acc: float
-    test_acc: Optional[float]
-    seconds: float
-    images_per_s: float
-    eval_seconds: float = 0.0
-    lr: float = float("nan")  # learning rate of the epoch's last step
-
-
-@dataclass
-class History:
-    """Per-epoch records of a ``fit`` run, plus what the run was (``meta``)."""
-
-    records: list[EpochRecord] = field(default_factory=list)
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __iter__(self) -> Iterator[EpochRecord]:
-        return iter(self.records)
-
-    def __getitem__(self, i: int) -> EpochRecord:
-        return self.records[i]
-
-    def __repr__(self) -> str:
-        if not self.records:
-            return "History(no epochs)"
-        f = self.final
-        test = f"{f.test_acc:.4f}" if f.test_acc is not None else "n/a"
-        return (
-            f"History({len(self)} epochs, final train_loss={f.train_loss:.4f}, train_acc={f.train_acc:.4f}, "
-            f"test_acc={test}, {self.seconds_per_epoch:.2f} s/epoch)"
-        )
-
-    @property
-    def final(self) -> EpochRecord:
-        """The last epoch's record."""
-        if not self.records:
-            raise ValueError("this History has no epochs yet")
-        return self.records[-1]
-
-    @property
-    def seconds_per_epoch(self) -> float:
-        """Mean training seconds per epoch."""
-        return sum(r.seconds for r in self.records) / max(len(self.records), 1)
-
-    def as_dicts(self) -> list[dict[str, Any]]:
-        """One plain dict per epoch (e.g. for ``pandas.DataFrame``)."""
-        return [asdict(r) for r in self.records]
-
-    def to_json(self, path: Union[str, os.PathLike, None] = None) -> str:
-        """The history as JSON text; also written to ``path`` when given (atomically: a crash leaves the old file)."""
-        text = json.dumps({"meta": self.meta, "epochs": self.as_dicts()}, indent=2, default=str)
-        if path is not None:
-            write_text_atomic(path, text + "\n")
-        return text
-
-    @classmethod
-    def from_json(cls, text_or_path: Union[str, os.PathLike]) -> "History":
-        """Read what :meth:`to_json` wrote: JSON text or a path to a file of it."""
-        text = str(text_or_path)
-        if not text.lstrip().startswith("{"):
-            text = Path(text_or_path).read_text()
-        obj = json.loads(text)
-        known = {f.name for f in fields(EpochRecord)}
-        records = [EpochRecord(**{k: v for k, v in d.items() if k in known}) for d in obj.get("epochs", [])]
-        return cls(records=records, meta=dict(obj.get("meta", {})))
-
-    def plot(self, ax: Any = None) -> Any:
-        """Loss and accuracy per epoch; returns the matplotlib figure.
-
-        With ``ax=None`` a new figure with two panels (loss, accuracy) is made;
-        with one ``Axes`` the accuracy goes on a twin y axis; with a pair of
-        ``Axes`` each gets one panel.
-        """
-        import matplotlib.pyplot as plt
-
-        epochs = [r.epoch for r in self.records]
-        twin = False
-        if ax is None:
-            fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.2), constrained_layout=True)
-        elif isinstance(ax, (list, tuple)) or getattr(ax, "ndim", 0) == 1:
-            ax_loss, ax_acc = ax[0], ax[1]
-            fig = ax_loss.figure
-        else:
-            ax_loss, ax_acc, twin = ax, ax.twinx(), True
-            fig = ax.figure
-        ax_loss.plot(epochs, [r.train_loss for r in self.records], "o-", color="C0", label="train loss")
-        ax_loss.set_xlabel("epoch")
-        ax_loss.set_ylabel("loss")
-        ax_acc.plot(epochs, [r.train_acc for r in self.records], "o-", color="C1", label="train accuracy")
-        if any(r.test_acc is not None for r in self.records):
-            test = [float("nan") if r.test_acc is None else r.test_acc for r in self.records]
-            ax_acc.plot(epochs, test, "s-", color="C2", label="test accuracy")
-        ax_acc.set_xlabel("epoch")
-        ax_acc.set_ylabel("accuracy")
-        if twin:  # one legend for both axes
-            (h1, l1), (h2, l2) = ax_loss.get_legend_handles_labels(), ax_acc.get_legend_handles_labels()
-            ax_acc.legend(h1 + h2, l1 + l2, loc="center right")
-        else:
-            ax_loss.legend(loc="upper right")
-            ax_acc.legend(loc="lower right")
-        title = self.meta.get("model")
-        if title:
-            fig.suptitle(str(title))
-        return fig
 
 
 # --------------------------------------------------------------------------
@@ -332,199 +218,6 @@ def random_crop_flip(pad: int = 2, flip: bool = True, fill: Optional[float] = No
     augment.__name__ = f"random_crop_flip(pad={pad}, flip={flip})"
     augment.__qualname__ = augment.__name__
     return augment
-
-
-# --------------------------------------------------------------------------
-# Checking what fit and evaluate are given
-# --------------------------------------------------------------------------
-
-
-def _split(data: Any) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
-    """``data`` as (x_train, y_train, x_test, y_test): a Dataset, a 4-tuple, or a 2-tuple (no test set)."""
-    if hasattr(data, "x_train"):
-        return data.x_train, data.y_train, getattr(data, "x_test", None), getattr(data, "y_test", None)
-    if isinstance(data, (tuple, list)) and len(data) in (2, 4):
-        return tuple(data) + (None, None) * (len(data) == 2)  # type: ignore[return-value]
-    raise TypeError(
-        "fit(data=...): data must be a classicnets Dataset (see load_fashion_mnist), or a tuple "
-        f"(x_train, y_train, x_test, y_test) or (x_train, y_train); got {type(data).__name__}"
-    )
-
-
-def _check_count(where: str, name: str, value: Any, smallest: int, example: str) -> None:
-    """``value`` must be an int (not a bool) >= ``smallest``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
-        raise ValueError(f"{where}({name}={value!r}): {name} must be an integer >= {smallest}, e.g. {name}={example}")
-
-
-def _check_xy(where: str, x: Any, y: Any, names: tuple[str, str]) -> None:
-    """Images and labels: tensors of equal length, finite images, 1-D integer labels."""
-    nx, ny = names
-    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
-        raise TypeError(f"{where}: {nx} and {ny} must be torch tensors, got {type(x).__name__} and {type(y).__name__}")
-    if x.dim() < 2:
-        raise ValueError(
-            f"{where}: {nx} must have a batch dimension first, e.g. (N, C, H, W); got shape {tuple(x.shape)}"
-        )
-    if len(x) != len(y):
-        raise ValueError(f"{where}: {nx} has {len(x)} images but {ny} has {len(y)} labels; give one label per image")
-    if y.dim() == 2 and y.shape[1] > 1:
-        raise ValueError(f"{where}: {ny} looks one-hot (shape {tuple(y.shape)}); give class indices: {ny}.argmax(1)")
-    if y.dim() != 1 or y.dtype == torch.bool or y.dtype.is_floating_point or y.dtype.is_complex:
-        raise ValueError(
-            f"{where}: {ny} must be a 1-D tensor of integer class indices (dtype int64), "
-            f"got shape {tuple(y.shape)} and dtype {y.dtype}; e.g. {ny}.long()"
-        )
-    if x.dtype.is_floating_point and len(x) and not bool(torch.isfinite(x).all()):
-        bad = int((~torch.isfinite(x)).flatten(1).any(1).sum())
-        raise ValueError(
-            f"{where}: {nx} holds NaN or infinite values in {bad} of {len(x)} images; "
-            f"drop or repair them first (torch.isfinite({nx}) finds them)"
-        )
-
-
-def _nhwc_refusal(model: nn.Module, x: torch.Tensor) -> Optional[str]:
-    """Why the model cannot take channels-last (NHWC) batches, or ``None`` when it can: one image forward in
-    eval mode without grad, in NHWC and then (if that failed) in NCHW. A model that fails in NCHW too is left
-    to the data checks to explain. The model is returned to its layout and mode."""
-    was_training = model.training
-    model.eval()
-    one = x[:1]
-    try:
-        with torch.no_grad():
-            try:
-                model.to(memory_format=torch.channels_last)(one.contiguous(memory_format=torch.channels_last))
-                return None
-            except RuntimeError as err:
-                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            try:
-                model.to(memory_format=torch.contiguous_format)(one.contiguous())
-            except Exception:
-                return None  # not a layout problem: _output_width names it
-            return first
-    finally:
-        model.to(memory_format=torch.contiguous_format)
-        model.train(was_training)
-
-
-def _resolve_channels_last(channels_last: Optional[bool], model: nn.Module, x: torch.Tensor) -> bool:
-    """``None`` (the default): channels-last for image batches when the model takes them, else NCHW, said once."""
-    if channels_last is not None:
-        return bool(channels_last)
-    if x.dim() != 4:
-        return False
-    why = _nhwc_refusal(model, x)
-    if why is None:
-        return True
-    _warn(
-        f"fit: {type(model).__name__} fails on channels-last (NHWC) batches ({why}): training in the default "
-        "layout, NCHW, which is slower. A flatten written as x.view(N, -1) is the usual cause: torch.flatten(x, 1) "
-        "or x.reshape works in both layouts. channels_last=False silences this message."
-    )
-    return False
-
-
-def _output_width(model: nn.Module, x: torch.Tensor, device: torch.device) -> int:
-    """The number of classes the model predicts: the width of its logits for one image (eval mode, no grad)."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model(x[:1].to(device))
-    finally:
-        model.train(was_training)
-    if not isinstance(out, torch.Tensor):
-        raise TypeError(
-            f"the model must return a tensor of logits (N, classes); it returned {type(out).__name__} "
-            "(does its forward end with `return`?)"
-        )
-    if out.dim() != 2:
-        raise ValueError(f"the model must return logits of shape (N, classes); it returned shape {tuple(out.shape)}")
-    return int(out.shape[1])
-
-
-def _check_labels(where: str, y: torch.Tensor, classes: int, name: str) -> None:
-    if len(y) == 0:
-        return
-    lo, hi = int(y.min()), int(y.max())
-    if lo < 0 or hi >= classes:
-        raise ValueError(
-            f"{where}: {name} holds labels from {lo} to {hi}, but the model has {classes} outputs "
-            f"(classes 0..{classes - 1}); build it with num_classes={hi + 1} or fix the labels"
-        )
-
-
-def _check_fit_args(epochs: Any, batch_size: Any, eval_batch_size: Any, max_train: Any) -> None:
-    _check_count("fit", "epochs", epochs, 0, "5")
-    _check_count("fit", "batch_size", batch_size, 1, "256")
-    _check_count("fit", "eval_batch_size", eval_batch_size, 1, "1024")
-    if max_train is not None:
-        _check_count("fit", "max_train", max_train, 1, "1000 (or None for all)")
-
-
-# --------------------------------------------------------------------------
-# Training: the pieces
-# --------------------------------------------------------------------------
-
-
-def _make_optimizer(
-    optimizer: OptimizerArg, params: Any, lr: Optional[float], weight_decay: float
-) -> torch.optim.Optimizer:
-    if isinstance(optimizer, str):
-        name = optimizer.lower()
-        if name not in DEFAULT_LR:
-            raise ValueError(f"fit(optimizer={optimizer!r}): use one of {sorted(DEFAULT_LR)} or a callable")
-        lr = DEFAULT_LR[name] if lr is None else lr
-        if name == "sgd":
-            return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
-        adam = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
-        params = list(params)
-        try:  # one fused kernel per step instead of a dozen small ones (CPU and CUDA, torch >= 2.4)
-            return adam(params, lr=lr, weight_decay=weight_decay, fused=True)
-        except (RuntimeError, ValueError, TypeError):  # an older torch, or a device without the fused kernel
-            return adam(params, lr=lr, weight_decay=weight_decay)
-    if callable(optimizer):
-        kwargs: dict[str, Any] = {}
-        if lr is not None:
-            kwargs["lr"] = lr
-        if weight_decay:
-            kwargs["weight_decay"] = weight_decay
-        return optimizer(params, **kwargs)
-    raise TypeError(f"fit(optimizer=...): a name or a callable, got {type(optimizer).__name__}")
-
-
-def _make_schedule(schedule: Optional[str], opt: torch.optim.Optimizer, total_steps: int) -> Optional[Any]:
-    if schedule is None:
-        return None
-    if schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(total_steps, 1))
-    if schedule == "onecycle":
-        peak = opt.param_groups[0]["lr"]
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=peak, total_steps=max(total_steps, 1))
-    raise ValueError(f"fit(schedule={schedule!r}): use None, 'cosine' or 'onecycle'")
-
-
-class _Amp:
-    """Mixed precision: float16 + GradScaler on CUDA, bfloat16 on CPU, off elsewhere."""
-
-    def __init__(self, enabled: bool, device: torch.device) -> None:
-        self.enabled = enabled and device.type in ("cuda", "cpu")
-        self.device_type = device.type
-        self.dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-        self.scaler = torch.amp.GradScaler("cuda") if self.enabled and device.type == "cuda" else None
-
-    def autocast(self) -> Any:
-        return torch.autocast(self.device_type, dtype=self.dtype, enabled=self.enabled)
-
-    def backward_and_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
-        """``loss.backward(); opt.step()`` — with float16, through the gradient scaler."""
-        if self.scaler is None:
-            loss.backward()
-            opt.step()
-        else:
-            self.scaler.scale(loss).backward()
-            self.scaler.step(opt)
-            self.scaler.update()
 
 
 @dataclass
@@ -896,9 +589,3 @@ def _run_epochs(
         if stop is not None:
             history.meta["stopped_at_step"] = stop
             break
-
-
-def _warn(text: str) -> None:
-    from tqdm.auto import tqdm
-
-    tqdm.write(text)

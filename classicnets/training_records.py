@@ -1,7 +1,7 @@
 """Training records (chapter 6) read back: as a training history, one line, an epoch table, and beside a live run.
 
 A ``training`` record stores plain data (config, per-epoch history as dicts, test accuracy, seconds); this module
-turns it into :class:`classicnets.train.History` for the plots and into the Markdown chapter 6 prints, in both
+turns it into :class:`classicnets.history.History` for the plots and into the Markdown chapter 6 prints, in both
 states of the page: a record present, or ``None`` (then it says how to make one).
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from .history import EpochRecord, History
 from .records import (
     ALEXNET_GPU_COMMAND,
     ALEXNET_GPU_RECORD,
@@ -17,11 +18,10 @@ from .records import (
     TARGET_TEST_ACC,
     Record,
 )
-from .train import EpochRecord, History
 
 
 def record_history(record: Record) -> History:
-    """A training record's per-epoch history as a :class:`classicnets.train.History`."""
+    """A training record's per-epoch history as a :class:`classicnets.history.History`."""
     known = set(EpochRecord.__dataclass_fields__)
     epochs = [EpochRecord(**{k: v for k, v in e.items() if k in known}) for e in record.payload["history"]]
     return History(records=epochs, meta={"device": record.payload["device"], "date": record.date})

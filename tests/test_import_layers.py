@@ -29,9 +29,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "classicnets"
 LAYERS: List[tuple] = [
     ("foundations", {"_version", "layers", "facts", "atomic", "device_sync"}),
     ("arithmetic: plain Python, no torch", {"arithmetic", "specs", "cost"}),
-    ("records: plain data, no loop, no plots", {"records", "timing_results"}),
+    ("records: plain data, no loop, no plots", {"records", "timing_results", "history", "training_records"}),
     ("torch adaptor and models", {"from_torch", "models"}),
-    ("data and the training loop", {"data", "train", "training_records"}),
+    ("data and the training loop", {"data", "train", "fit_checks", "optimizers"}),
     ("pictures", {"plots", "arithmetic_plots", "drawing", "record_plots"}),
     (
         "the chapters' machinery",
