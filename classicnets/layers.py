@@ -54,8 +54,11 @@ def whole(value: object, what: str, layer: str = "", *, example: int = 3) -> int
     hint = ""
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         hint = f" (write {int(value)})"
-    elif isinstance(value, str) and value.strip().lstrip("+-").isdigit():
-        hint = f" (write {int(value)} without quotes)"
+    elif isinstance(value, str):
+        try:  # "3" gets a hint; "²" passes str.isdigit() but is no number int() reads
+            hint = f" (write {int(value)} without quotes)"
+        except ValueError:
+            pass
     raise ArchitectureError(
         layer or what, f"{what} must be a whole number, got {_shown(value)}: use an int such as {what}={example}{hint}"
     )
